@@ -1,0 +1,39 @@
+"""The FastAPI application: thin routes over the hub's services."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fleetward import __version__
+from fleetward.api.context import ApiContext
+from fleetward.api.middleware import BodyLimit, HttpMetrics, RequestMetrics
+from fleetward.api.openapi import install_openapi
+from fleetward.api.problems import install_problem_handlers
+from fleetward.api.routes import apikeys, devices, health, owners, tenants
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """Fleetward's control plane. Authenticate with `Authorization: Bearer <API key>`.
+Every error is `application/problem+json` (RFC 9457) with a stable `code`.
+Resources of another tenant or owner answer 404, never 403."""
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """Build the REST app around ``ctx``."""
+    app = FastAPI(
+        title="Fleetward",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.metrics = HttpMetrics()
+    install_problem_handlers(app)
+    for router in (health.router, tenants.router, owners.router, devices.router, apikeys.router):
+        app.include_router(router)
+    install_openapi(app)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
+    return app

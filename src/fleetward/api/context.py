@@ -1,0 +1,21 @@
+"""What the REST edge needs from the hub, handed over by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetward.access import ApiKeyService
+from fleetward.registry import RegistryService, Store
+
+__all__ = ["ApiContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """Services and bounds used by the routes."""
+
+    registry: RegistryService
+    api_keys: ApiKeyService
+    store: Store
+    max_page_size: int = 200
+    max_body_bytes: int = 1 << 20

@@ -1,0 +1,140 @@
+"""Composition root: builds every service from the settings, starts and stops them.
+
+Nothing below this module reads configuration or the environment; each service gets
+exactly the values it needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from fleetward.access import ApiKeyService
+from fleetward.api import ApiContext, create_app
+from fleetward.clock import Clock, SystemClock
+from fleetward.config import Settings
+from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
+from fleetward.errors import ConfigError
+from fleetward.registry import RegistryService, Store
+
+__all__ = ["Hub", "Prepared"]
+
+log = logging.getLogger("fleetward.hub")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What first-start preparation produced."""
+
+    tls: TlsMaterial | None
+    operator_token: str | None
+
+
+class Hub:
+    """The whole hub, wired from one :class:`Settings`."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.store = Store(settings.database_url, echo=settings.database.echo)
+        sec = settings.security
+        self.hasher = SecretHasher(
+            time_cost=sec.argon2_time_cost,
+            memory_kib=sec.argon2_memory_kib,
+            parallelism=sec.argon2_parallelism,
+        )
+        self.api_keys = ApiKeyService(
+            self.store,
+            self.hasher,
+            self.clock,
+            max_ttl=dt.timedelta(days=sec.api_key_max_ttl_days),
+            cache_ttl=dt.timedelta(seconds=sec.api_key_cache_seconds),
+        )
+        self.registry = RegistryService(self.store, self.clock)
+
+    def prepare(self, *, bootstrap: bool = True) -> Prepared:
+        """Create the data directory, migrate, make TLS material, mint the first operator key."""
+        data_dir = self.settings.data_dir
+        os.umask(0o077)  # the database, keys and WAL files are for the hub's user alone
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(data_dir, 0o700)
+        except OSError as e:
+            raise ConfigError(f"data_dir: cannot create {data_dir}: {e.strerror}") from e
+        self.store.migrate()
+        tls = self.tls_material() if self.settings.api.tls else None
+        token = self.api_keys.bootstrap_operator() if bootstrap else None
+        return Prepared(tls=tls, operator_token=token)
+
+    def tls_material(self) -> TlsMaterial:
+        """The server certificate, generated under ``data_dir/tls`` unless configured."""
+        t = self.settings.tls
+        try:
+            return ensure_tls_material(
+                self.settings.data_dir / "tls",
+                t.server_names,
+                now=self.clock.now(),
+                cert_file=t.cert_file,
+                key_file=t.key_file,
+            )
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"tls: cannot prepare certificates: {e}") from e
+
+    def api_app(self) -> FastAPI:
+        """The REST application bound to this hub's services."""
+        ctx = ApiContext(
+            registry=self.registry,
+            api_keys=self.api_keys,
+            store=self.store,
+            max_page_size=self.settings.api.max_page_size,
+            max_body_bytes=self.settings.api.max_body_bytes,
+        )
+        return create_app(ctx)
+
+    def api_server(self, tls: TlsMaterial | None) -> uvicorn.Server:
+        """A uvicorn server for the REST API (TLS 1.2+ when ``tls`` is given)."""
+        api = self.settings.api
+        context = server_context(tls.cert_file, tls.key_file) if tls is not None else None
+        config = uvicorn.Config(
+            self.api_app(),
+            host=api.host,
+            port=api.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            lifespan="off",
+            backlog=2048,
+            timeout_keep_alive=30,
+            ssl_context_factory=(lambda _cfg, _default: context) if context is not None else None,
+        )
+        return uvicorn.Server(config)
+
+    async def serve(self, tls: TlsMaterial | None) -> None:
+        """Run every listener until cancelled or signalled."""
+        server = self.api_server(tls)
+        try:
+            await server.serve()
+        finally:
+            await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Release resources."""
+        self.store.close()
+
+
+def run_forever(hub: Hub, tls: TlsMaterial | None) -> None:
+    """Run the hub on uvloop when available."""
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    runner(hub.serve(tls))

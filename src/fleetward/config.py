@@ -1,0 +1,207 @@
+"""Typed, frozen settings: a TOML file overlaid by ``FLEETWARD_*`` environment variables.
+
+Loaded once, in the composition root, and passed down; nothing else reads the
+environment. Every value is validated at start-up and a bad one stops the hub with a
+message naming the key and where it came from. No secret has a default: secrets are
+generated on first start (the operator key) or supplied by the operator.
+
+Environment variables map onto keys with a double underscore between section and key:
+``FLEETWARD_API__PORT=9443`` sets ``[api] port``; ``FLEETWARD_DATA_DIR`` sets the
+top-level ``data_dir``. A value that starts with ``[`` is read as a JSON list.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fleetward.errors import ConfigError
+
+__all__ = [
+    "ApiSettings",
+    "DatabaseSettings",
+    "LogSettings",
+    "MqttSettings",
+    "SecuritySettings",
+    "Settings",
+    "TlsSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "FLEETWARD_"
+_NOT_SETTINGS = frozenset({"CONFIG", "REQUIRE_SERVICES"})
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiSettings(_Section):
+    """The REST API listener."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8443
+    tls: bool = True
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    max_page_size: int = Field(default=200, ge=1, le=1000)
+
+
+class MqttSettings(_Section):
+    """The embedded broker's listeners and input bounds."""
+
+    host: str = "127.0.0.1"
+    tls_port: Port = 8883
+    max_packet_size: int = Field(default=256 * 1024, ge=64, le=256 << 20)
+
+
+class TlsSettings(_Section):
+    """Server certificate. Both files unset means: generate a hub CA and certificate."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_names: tuple[str, ...] = ("localhost",)
+
+
+class DatabaseSettings(_Section):
+    """Registry storage. No URL means SQLite inside the data directory."""
+
+    url: str | None = None
+    echo: bool = False
+
+
+class LogSettings(_Section):
+    """Structured logging."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class SecuritySettings(_Section):
+    """Secret hashing cost and credential lifetimes (bounded so a typo cannot disable them)."""
+
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024, le=4 << 20)
+    argon2_parallelism: int = Field(default=2, ge=1, le=16)
+    api_key_max_ttl_days: int = Field(default=365, ge=1, le=3650)
+    api_key_cache_seconds: int = Field(default=60, ge=0, le=3600)
+
+
+class Settings(_Section):
+    """Every setting of the hub."""
+
+    data_dir: Path = Path("data")
+    api: ApiSettings = ApiSettings()
+    mqtt: MqttSettings = MqttSettings()
+    tls: TlsSettings = TlsSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to SQLite in the data directory."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'fleetward.db').resolve()}"
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (optional TOML), overlay ``FLEETWARD_*`` variables, validate.
+
+    Raises :class:`ConfigError` naming the offending key and its source.
+    """
+    raw: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if path is not None:
+        raw = _read_toml(path)
+        for dotted in _dotted_keys(raw):
+            origin[dotted] = str(path)
+    for name, value in sorted((environ or {}).items()):
+        env_key = _env_key(name)
+        if env_key is None:
+            continue
+        _set_dotted(raw, env_key, _env_value(value), name)
+        origin[env_key] = f"environment variable {name}"
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = [str(p) for p in first["loc"]]
+        key = ".".join(loc)
+        # The value may sit below the key that was set (tls.server_names.0), or above it.
+        prefixes = (".".join(loc[:n]) for n in range(len(loc), 0, -1))
+        where = next((origin[k] for k in prefixes if k in origin), None) or next(
+            (src for k, src in origin.items() if k.startswith(key + ".")), "defaults"
+        )
+        raise ConfigError(
+            f"{key}: {first['msg']} (from {where})", code="config.invalid_value"
+        ) from None
+    if settings.tls.cert_file is None and settings.tls.key_file is not None:
+        raise ConfigError("tls.cert_file: required when tls.key_file is set")
+    if settings.tls.key_file is None and settings.tls.cert_file is not None:
+        raise ConfigError("tls.key_file: required when tls.cert_file is set")
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", code="config.missing") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}", code="config.syntax") from None
+    except UnicodeDecodeError:  # TOML is UTF-8; tomllib lets the decode error through
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8", code="config.syntax") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}", code="config.unreadable") from e
+
+
+def _env_key(name: str) -> str | None:
+    if not name.startswith(ENV_PREFIX):
+        return None
+    rest = name[len(ENV_PREFIX) :]
+    if rest in _NOT_SETTINGS or rest.startswith("TEST_"):
+        return None
+    if "__" in rest:
+        return ".".join(part.lower() for part in rest.split("__"))
+    if rest.lower() in Settings.model_fields:
+        return rest.lower()
+    return None
+
+
+def _env_value(value: str) -> Any:
+    if value.startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    *sections, leaf = dotted.split(".")
+    node = raw
+    for section in sections:
+        child = node.setdefault(section, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {section} is not a section (from {source})")
+        node = child
+    node[leaf] = value
+
+
+def _dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            keys.extend(_dotted_keys(value, dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys

@@ -1,0 +1,1 @@
+"""Shared test helpers: real databases, a live hub over TLS, free ports."""
