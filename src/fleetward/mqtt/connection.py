@@ -1,0 +1,415 @@
+"""The server side of one MQTT connection, as a pure state machine (h11 style).
+
+The broker feeds socket bytes to :meth:`ServerConnection.receive_data`, pulls packets one
+at a time with :meth:`~ServerConnection.next_packet`, and turns its answers into bytes
+with :meth:`~ServerConnection.send`. Nothing here reads a clock or touches a socket: time
+comes in as ``now`` (monotonic seconds).
+
+Legal moves are the table :data:`~fleetward.mqtt.states.TRANSITIONS`; anything else
+raises at once, a :class:`RemoteProtocolError` when the client broke the rule, a
+:class:`LocalProtocolError` when the broker tried to. Packets that arrive after CONNECT
+but before the broker has answered it are held back, not refused: a client may pipeline
+them, but the server must not process them unless it accepts the CONNECT (MQTT-3.1.4-6,
+v3 MQTT-3.1.4-5).
+
+Limits the broker announces in its CONNACK (Topic Alias Maximum, Receive Maximum, Maximum
+QoS, Retain Available, Maximum Packet Size, Subscription Identifier Available) are
+learned from that CONNACK as it is sent and enforced on every later inbound packet, so
+they can never disagree with what the client was told. The client's own limits from its
+CONNECT are enforced on what the broker sends.
+
+Inbound topic aliases are resolved here: :meth:`~ServerConnection.next_packet` returns
+every PUBLISH with its full topic and without the ``topic_alias`` property, because an
+alias means nothing outside this connection (MQTT-3.3.2-7). The alias table holds at most
+Topic Alias Maximum entries, so announce a small maximum.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from fleetward.mqtt.answers import error_answer
+from fleetward.mqtt.codec import Decoder, encode, encode_publish_parts
+from fleetward.mqtt.constants import (
+    CLIENT_DISCONNECT_REASON_CODES,
+    MQTT_5_0,
+    PacketType,
+    ReasonCode,
+)
+from fleetward.mqtt.errors import (
+    LocalProtocolError,
+    MqttError,
+    PeerPacketTooLargeError,
+    ReceiveMaximumExceededError,
+    RemoteProtocolError,
+)
+from fleetward.mqtt.limits import ClientLimits, ServerLimits, TopicAliases
+from fleetward.mqtt.packets import (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Packet,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Subscribe,
+)
+from fleetward.mqtt.properties import EMPTY_PROPERTIES
+from fleetward.mqtt.states import CONNACK_REFUSED, TRANSITIONS, ConnectionState, Sender
+
+__all__ = ["ServerConnection"]
+
+_P = PacketType
+
+_PROBLEM_INFO_PACKETS: Final = frozenset({_P.PUBLISH, _P.CONNACK, _P.DISCONNECT})
+
+
+class ServerConnection:
+    """Server-side state of one client connection; see the module docstring."""
+
+    def __init__(self, *, max_packet_size: int, now: float = 0.0) -> None:
+        self._decoder = Decoder(max_packet_size)
+        self._state = ConnectionState.AWAIT_CONNECT
+        self._queue: deque[Packet] = deque()
+        self._error: RemoteProtocolError | None = None
+        self._connack_sent = False
+        self._answered = False
+        self._last_received = now
+        self._aliases = TopicAliases()
+        self._inbound: set[int] = set()
+        self._outbound: set[int] = set()
+        self.connect: Connect | None = None
+        """The CONNECT packet, once :meth:`next_packet` has returned it."""
+        self.client_limits = ClientLimits()
+        """The client's limits from CONNECT, enforced on what we send."""
+        self.server_limits = ServerLimits()
+        """Our limits from the CONNACK we sent, enforced on what the client sends."""
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current state."""
+        return self._state
+
+    @property
+    def version(self) -> int | None:
+        """The protocol level (4 or 5) once a CONNECT has been decoded."""
+        return self._decoder.version
+
+    @property
+    def send_quota(self) -> int:
+        """QoS 1/2 PUBLISH packets we may still send now (MQTT-3.3.4-9, MQTT-4.9.0-2)."""
+        return max(0, self.client_limits.receive_maximum - len(self._outbound))
+
+    @property
+    def keep_alive_deadline(self) -> float | None:
+        """When the connection expires without traffic (MQTT-3.1.2-24), if it can.
+
+        One and a half times the Keep Alive, or the Server Keep Alive we announced
+        (MQTT-3.2.2-22), after the last whole packet received.
+        """
+        if self.connect is None:
+            return None
+        interval = self.server_limits.server_keep_alive
+        if interval is None:
+            interval = self.connect.keep_alive
+        if not interval:
+            return None
+        return self._last_received + 1.5 * interval
+
+    def keep_alive_expired(self, now: float) -> bool:
+        """Whether the client has been silent too long (MQTT-3.1.2-24)."""
+        deadline = self.keep_alive_deadline
+        return deadline is not None and now > deadline
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Decode ``data``; the packets wait for :meth:`next_packet`.
+
+        A decoding error is kept and raised by :meth:`next_packet` after the packets
+        that preceded it, so nothing the client sent in good order is lost.
+        """
+        if self._state is ConnectionState.CLOSED or self._error is not None:
+            return  # MQTT-3.14.4-1: nothing after the end counts
+        packets: list[Packet] = []
+        try:
+            self._decoder.feed_into(data, packets)
+        except RemoteProtocolError as e:
+            self._error = e
+        if packets:
+            self._queue.extend(packets)
+            self._last_received = now
+
+    def next_packet(self) -> Packet | None:
+        """The next packet to act on, or ``None`` when there is none (yet).
+
+        Returns ``None`` while the CONNECT awaits its CONNACK and the next packet is
+        anything but AUTH or DISCONNECT (held per MQTT-3.1.4-6), and forever once
+        closed. Raises :class:`RemoteProtocolError` for a client that broke the protocol;
+        answer with :meth:`fail`.
+        """
+        queue = self._queue
+        if self._state is ConnectionState.CLOSED:
+            queue.clear()
+            return None
+        try:
+            packet = self._next_ready()
+            if packet is not None:
+                self._receive(packet)
+        except RemoteProtocolError:
+            self._state = ConnectionState.CLOSED
+            queue.clear()
+            raise
+        return packet
+
+    def _next_ready(self) -> Packet | None:
+        """Pop the next packet the broker may act on now, or raise the stored error."""
+        queue = self._queue
+        if not queue:
+            if self._error is not None:
+                raise self._error
+            return None
+        if self._state is ConnectionState.AUTHENTICATING and queue[0].packet_type not in (
+            _P.AUTH,
+            _P.DISCONNECT,
+        ):
+            if self.client_limits.authentication_method is not None:
+                raise RemoteProtocolError(
+                    "packet other than AUTH or DISCONNECT during enhanced authentication "
+                    "(MQTT-3.1.2-33)"
+                )
+            return None
+        return queue.popleft()
+
+    def send(self, packet: Packet) -> bytes:
+        """Check ``packet`` against the state and the client's limits, and encode it.
+
+        Raises :class:`LocalProtocolError` (nothing is sent and no state changes); for a
+        PUBLISH too large for the client, :class:`PeerPacketTooLargeError`, after which the
+        broker drops the message as if sent (MQTT-3.1.2-28).
+        """
+        if isinstance(packet, Publish):
+            head, payload = self.send_publish(packet)
+            return head + payload
+        new_state = self._check_send(packet)
+        data = encode(packet, self._decoder.version or 0)
+        self._check_size(len(data))
+        self._commit_send(packet, new_state)
+        return data
+
+    def send_publish(self, packet: Publish) -> tuple[bytes, bytes]:
+        """Like :meth:`send` for a PUBLISH, as ``(header, payload)`` for ``writelines``."""
+        new_state = self._check_send(packet)
+        head, payload = encode_publish_parts(packet, self._decoder.version or 0)
+        self._check_size(len(head) + len(payload))
+        self._commit_send(packet, new_state)
+        return head, payload
+
+    def fail(self, error: MqttError) -> bytes:
+        """Close after ``error``; returns what to write before closing (maybe nothing).
+
+        MQTT 5: a CONNACK with the reason code if no CONNACK was sent yet (MQTT-3.14.0-1
+        forbids a DISCONNECT then), else a DISCONNECT (5.0 §4.13). MQTT 3.1.1 has only the
+        CONNACK refusals 0x01 and 0x02; every other error just closes (v3 MQTT-4.8.0-1).
+        """
+        answered = self._answered
+        self._state = ConnectionState.CLOSED
+        self._answered = True
+        self._queue.clear()
+        version = self._decoder.version
+        if version is None and isinstance(error, RemoteProtocolError):
+            version = error.protocol_version
+        answer = error_answer(error, version, connack_sent=self._connack_sent)
+        if answered or answer is None or version is None:
+            return b""
+        return encode(answer, version)
+
+    def connection_lost(self) -> None:
+        """The transport closed; nothing more will be received or sent."""
+        self._state = ConnectionState.CLOSED
+        self._queue.clear()
+
+    # -- inbound ---------------------------------------------------------------------
+
+    def _receive(self, packet: Packet) -> None:
+        ptype = packet.packet_type
+        new_state = TRANSITIONS.get((self._state, Sender.CLIENT, ptype))
+        if new_state is None:
+            raise self._illegal_receive(ptype)
+        if isinstance(packet, Publish):
+            self._receive_publish(packet)
+        elif isinstance(packet, Puback | Pubcomp):
+            self._outbound.discard(packet.packet_id)  # its send quota slot is free again
+        elif isinstance(packet, Pubrec):
+            if packet.reason_code >= 0x80:  # a refused QoS 2 delivery ends here (4.9)
+                self._outbound.discard(packet.packet_id)
+        elif isinstance(packet, Connect):
+            self._receive_connect(packet)
+        elif isinstance(packet, Disconnect):
+            self._receive_disconnect(packet)
+        elif isinstance(packet, Auth):
+            self._receive_auth(packet)
+        elif isinstance(packet, Subscribe):
+            self.server_limits.check_subscribe(packet)
+        self._state = new_state
+
+    def _illegal_receive(self, ptype: int) -> RemoteProtocolError:
+        name = PacketType(ptype).name
+        if self._state is ConnectionState.AWAIT_CONNECT:
+            return RemoteProtocolError(f"{name} before CONNECT (MQTT-3.1.0-1)")
+        if ptype == _P.CONNECT:
+            return RemoteProtocolError("second CONNECT (MQTT-3.1.0-2)")
+        if ptype in (_P.CONNACK, _P.SUBACK, _P.UNSUBACK, _P.PINGRESP):
+            return RemoteProtocolError(f"a client never sends {name}")
+        return RemoteProtocolError(f"{name} is not allowed in state {self._state.value}")
+
+    def _receive_connect(self, packet: Connect) -> None:
+        self.connect = packet
+        self.client_limits = ClientLimits.from_connect(packet)
+
+    def _receive_publish(self, packet: Publish) -> None:
+        limits = self.server_limits
+        v5 = self._decoder.version == MQTT_5_0
+        if v5:
+            limits.check_publish(packet)
+            props = packet.properties
+            if props is not EMPTY_PROPERTIES:
+                if props.subscription_identifiers:
+                    raise RemoteProtocolError(
+                        "Subscription Identifier from a client (MQTT-3.3.4-6)"
+                    )
+                if props.topic_alias is not None:
+                    self._aliases.resolve(packet, props.topic_alias)
+        if packet.qos and packet.packet_id not in self._inbound:
+            if v5 and len(self._inbound) >= limits.receive_maximum:
+                raise ReceiveMaximumExceededError(
+                    f"more than {limits.receive_maximum} unacknowledged QoS>0 PUBLISH "
+                    "(MQTT-3.3.4-7, 5.0 §3.3.4)"
+                )
+            self._inbound.add(packet.packet_id)
+
+    def _receive_disconnect(self, packet: Disconnect) -> None:
+        if self._decoder.version != MQTT_5_0:
+            return
+        if packet.reason_code not in CLIENT_DISCONNECT_REASON_CODES:
+            raise RemoteProtocolError(
+                f"DISCONNECT reason 0x{packet.reason_code:02X} is for servers only"
+            )
+        connect = self.connect
+        expiry = packet.properties.session_expiry_interval
+        if connect is not None and expiry and not connect.properties.session_expiry_interval:
+            raise RemoteProtocolError(
+                "non-zero Session Expiry on DISCONNECT after zero on CONNECT (5.0 §3.14.2.2.2)"
+            )
+
+    def _receive_auth(self, packet: Auth) -> None:
+        method = self.client_limits.authentication_method
+        if method is None:
+            raise RemoteProtocolError("AUTH without an Authentication Method (MQTT-4.12.0-7)")
+        if packet.properties.authentication_method != method:
+            raise RemoteProtocolError("AUTH with another Authentication Method (MQTT-4.12.0-5)")
+        allowed = (
+            (ReasonCode.CONTINUE_AUTHENTICATION,)
+            if self._state is ConnectionState.AUTHENTICATING
+            else (ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE)
+        )
+        if packet.reason_code not in allowed:
+            raise RemoteProtocolError(
+                f"AUTH reason 0x{packet.reason_code:02X} from a client here (MQTT-4.12.0-3, "
+                "MQTT-4.12.1-1)"
+            )
+
+    # -- outbound --------------------------------------------------------------------
+
+    def _check_send(self, packet: Packet) -> ConnectionState:
+        """Validate an outbound packet without changing any state; the next state."""
+        ptype = packet.packet_type
+        event = ptype
+        if isinstance(packet, Connack) and packet.reason_code:
+            event = CONNACK_REFUSED
+        new_state = TRANSITIONS.get((self._state, Sender.SERVER, event))
+        if new_state is None:
+            raise LocalProtocolError(
+                f"a server cannot send {PacketType(ptype).name} in state {self._state.value} "
+                "(MQTT-3.2.0-1/2, MQTT-3.14.0-1)"
+            )
+        v5 = self._decoder.version == MQTT_5_0
+        props = getattr(packet, "properties", EMPTY_PROPERTIES)
+        if not v5 and ptype in (_P.AUTH, _P.DISCONNECT):
+            raise LocalProtocolError(f"a 3.1.1 server never sends {PacketType(ptype).name}")
+        client = self.client_limits
+        if ptype == _P.AUTH and client.authentication_method is None:
+            raise LocalProtocolError("AUTH to a client without enhanced auth (MQTT-4.12.0-6)")
+        if (
+            props is not EMPTY_PROPERTIES
+            and not client.problem_information
+            and ptype not in _PROBLEM_INFO_PACKETS
+            and (props.reason_string is not None or props.user_properties)
+        ):
+            raise LocalProtocolError("Reason String or User Property not requested (MQTT-3.1.2-32)")
+        if isinstance(packet, Publish):
+            alias = props.topic_alias
+            if alias is not None and alias > client.topic_alias_maximum:
+                raise LocalProtocolError(
+                    f"Topic Alias {alias} above the client's maximum (MQTT-3.3.2-11, "
+                    "MQTT-3.1.2-29/30)"
+                )
+            if packet.qos and packet.packet_id not in self._outbound and not self.send_quota:
+                raise LocalProtocolError("send quota exhausted (MQTT-3.3.4-9, MQTT-4.9.0-2)")
+        elif isinstance(packet, Disconnect):
+            if props.session_expiry_interval is not None:
+                raise LocalProtocolError("Session Expiry on a server DISCONNECT (MQTT-3.14.2-2)")
+        elif isinstance(packet, Connack) and v5 and not packet.reason_code:
+            self._check_accept(packet)
+        return new_state
+
+    def _check_accept(self, packet: Connack) -> None:
+        """A v5 CONNACK that accepts must agree with the CONNECT it accepts."""
+        props = packet.properties
+        if props.authentication_method != self.client_limits.authentication_method:
+            raise LocalProtocolError(
+                "CONNACK Authentication Method must echo CONNECT's (MQTT-4.12.0-5/6)"
+            )
+        will = self.connect.will if self.connect is not None else None
+        if will is not None:
+            if props.maximum_qos is not None and will.qos > props.maximum_qos:
+                raise LocalProtocolError("accepting a Will above Maximum QoS (MQTT-3.2.2-12)")
+            if will.retain and props.retain_available is False:
+                raise LocalProtocolError("accepting a retained Will without Retain (MQTT-3.2.2-13)")
+
+    def _check_size(self, size: int) -> None:
+        limit = self.client_limits.maximum_packet_size
+        if limit is not None and size > limit:
+            raise PeerPacketTooLargeError(
+                f"{size} bytes exceed the client's Maximum Packet Size {limit} (MQTT-3.1.2-27)"
+            )
+
+    def _commit_send(self, packet: Packet, new_state: ConnectionState) -> None:
+        if isinstance(packet, Publish):
+            if packet.qos:
+                self._outbound.add(packet.packet_id)
+        elif isinstance(packet, Puback | Pubcomp):
+            self._inbound.discard(packet.packet_id)
+        elif isinstance(packet, Pubrec):
+            if packet.reason_code >= 0x80:
+                self._inbound.discard(packet.packet_id)
+        elif isinstance(packet, Connack):
+            if packet.reason_code:
+                self._answered = True
+            else:
+                self._connack_sent = True
+                self._learn_server_limits(packet)
+        elif isinstance(packet, Disconnect):
+            self._answered = True
+        self._state = new_state
+
+    def _learn_server_limits(self, packet: Connack) -> None:
+        """Enforce from now on what the CONNACK announced (5.0 §3.2.2.3)."""
+        limits = self.server_limits = ServerLimits.from_connack(packet)
+        self._aliases.maximum = limits.topic_alias_maximum
+        if limits.maximum_packet_size is not None:
+            decoder = self._decoder
+            decoder.max_packet_size = max(
+                2, min(limits.maximum_packet_size, decoder.max_packet_size)
+            )

@@ -1,0 +1,322 @@
+"""Wire constants of MQTT 3.1.1 (OASIS 2014) and MQTT 5.0 (OASIS 2019).
+
+The enums give readable names in reprs and logs; the hot paths in the codec compare plain
+``int`` values, which an ``IntEnum`` member also is.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+__all__ = [
+    "AUTH_REASON_CODES",
+    "CLIENT_DISCONNECT_REASON_CODES",
+    "CONNACK_REASON_CODES",
+    "DISCONNECT_REASON_CODES",
+    "MAX_PACKET_ID",
+    "MAX_PACKET_SIZE",
+    "MAX_STRING_BYTES",
+    "MAX_VARIABLE_BYTE_INTEGER",
+    "MQTT_3_1_1",
+    "MQTT_5_0",
+    "PROTOCOL_NAME",
+    "PUBACK_REASON_CODES",
+    "PUBREL_REASON_CODES",
+    "SUBACK_REASON_CODES",
+    "SUBACK_REASON_CODES_V311",
+    "SUPPORTED_VERSIONS",
+    "UNSUBACK_REASON_CODES",
+    "V311_CONNACK_FROM_REASON",
+    "V311_CONNACK_TO_REASON",
+    "PacketType",
+    "PropertyId",
+    "ReasonCode",
+]
+
+MQTT_3_1_1: Final = 4
+"""Protocol Level byte of MQTT 3.1.1 (3.1.1 §3.1.2.2)."""
+MQTT_5_0: Final = 5
+"""Protocol Version byte of MQTT 5.0 (5.0 §3.1.2.2)."""
+SUPPORTED_VERSIONS: Final = frozenset({MQTT_3_1_1, MQTT_5_0})
+PROTOCOL_NAME: Final = "MQTT"
+
+MAX_VARIABLE_BYTE_INTEGER: Final = 268_435_455
+"""Largest value four variable-byte-integer bytes carry (5.0 §1.5.5)."""
+MAX_PACKET_SIZE: Final = 1 + 4 + MAX_VARIABLE_BYTE_INTEGER
+"""Largest possible packet: one type byte, four length bytes, the largest body."""
+MAX_STRING_BYTES: Final = 65_535
+"""UTF-8 strings and binary data carry a two-byte length (5.0 §1.5.4, §1.5.6)."""
+MAX_PACKET_ID: Final = 65_535
+
+
+class PacketType(IntEnum):
+    """Control packet types, the high nibble of the first byte (5.0 §2.1.2)."""
+
+    CONNECT = 1
+    CONNACK = 2
+    PUBLISH = 3
+    PUBACK = 4
+    PUBREC = 5
+    PUBREL = 6
+    PUBCOMP = 7
+    SUBSCRIBE = 8
+    SUBACK = 9
+    UNSUBSCRIBE = 10
+    UNSUBACK = 11
+    PINGREQ = 12
+    PINGRESP = 13
+    DISCONNECT = 14
+    AUTH = 15
+
+
+class ReasonCode(IntEnum):
+    """Every MQTT 5.0 reason code (5.0 §2.4, Table 2-6).
+
+    Values agree with :class:`fleetward.errors.ReasonCode`, which names the subset the
+    error tree uses.
+    """
+
+    SUCCESS = 0x00
+    GRANTED_QOS_1 = 0x01
+    GRANTED_QOS_2 = 0x02
+    DISCONNECT_WITH_WILL_MESSAGE = 0x04
+    NO_MATCHING_SUBSCRIBERS = 0x10
+    NO_SUBSCRIPTION_EXISTED = 0x11
+    CONTINUE_AUTHENTICATION = 0x18
+    RE_AUTHENTICATE = 0x19
+    UNSPECIFIED_ERROR = 0x80
+    MALFORMED_PACKET = 0x81
+    PROTOCOL_ERROR = 0x82
+    IMPLEMENTATION_SPECIFIC_ERROR = 0x83
+    UNSUPPORTED_PROTOCOL_VERSION = 0x84
+    CLIENT_IDENTIFIER_NOT_VALID = 0x85
+    BAD_USER_NAME_OR_PASSWORD = 0x86
+    NOT_AUTHORIZED = 0x87
+    SERVER_UNAVAILABLE = 0x88
+    SERVER_BUSY = 0x89
+    BANNED = 0x8A
+    SERVER_SHUTTING_DOWN = 0x8B
+    BAD_AUTHENTICATION_METHOD = 0x8C
+    KEEP_ALIVE_TIMEOUT = 0x8D
+    SESSION_TAKEN_OVER = 0x8E
+    TOPIC_FILTER_INVALID = 0x8F
+    TOPIC_NAME_INVALID = 0x90
+    PACKET_IDENTIFIER_IN_USE = 0x91
+    PACKET_IDENTIFIER_NOT_FOUND = 0x92
+    RECEIVE_MAXIMUM_EXCEEDED = 0x93
+    TOPIC_ALIAS_INVALID = 0x94
+    PACKET_TOO_LARGE = 0x95
+    MESSAGE_RATE_TOO_HIGH = 0x96
+    QUOTA_EXCEEDED = 0x97
+    ADMINISTRATIVE_ACTION = 0x98
+    PAYLOAD_FORMAT_INVALID = 0x99
+    RETAIN_NOT_SUPPORTED = 0x9A
+    QOS_NOT_SUPPORTED = 0x9B
+    USE_ANOTHER_SERVER = 0x9C
+    SERVER_MOVED = 0x9D
+    SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
+    CONNECTION_RATE_EXCEEDED = 0x9F
+    MAXIMUM_CONNECT_TIME = 0xA0
+    SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED = 0xA1
+    WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED = 0xA2
+
+
+class PropertyId(IntEnum):
+    """MQTT 5.0 property identifiers (5.0 §2.2.2.2, Table 2-4)."""
+
+    PAYLOAD_FORMAT_INDICATOR = 0x01
+    MESSAGE_EXPIRY_INTERVAL = 0x02
+    CONTENT_TYPE = 0x03
+    RESPONSE_TOPIC = 0x08
+    CORRELATION_DATA = 0x09
+    SUBSCRIPTION_IDENTIFIER = 0x0B
+    SESSION_EXPIRY_INTERVAL = 0x11
+    ASSIGNED_CLIENT_IDENTIFIER = 0x12
+    SERVER_KEEP_ALIVE = 0x13
+    AUTHENTICATION_METHOD = 0x15
+    AUTHENTICATION_DATA = 0x16
+    REQUEST_PROBLEM_INFORMATION = 0x17
+    WILL_DELAY_INTERVAL = 0x18
+    REQUEST_RESPONSE_INFORMATION = 0x19
+    RESPONSE_INFORMATION = 0x1A
+    SERVER_REFERENCE = 0x1C
+    REASON_STRING = 0x1F
+    RECEIVE_MAXIMUM = 0x21
+    TOPIC_ALIAS_MAXIMUM = 0x22
+    TOPIC_ALIAS = 0x23
+    MAXIMUM_QOS = 0x24
+    RETAIN_AVAILABLE = 0x25
+    USER_PROPERTY = 0x26
+    MAXIMUM_PACKET_SIZE = 0x27
+    WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28
+    SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29
+    SHARED_SUBSCRIPTION_AVAILABLE = 0x2A
+
+
+_R = ReasonCode
+
+CONNACK_REASON_CODES: Final = frozenset(
+    {
+        _R.SUCCESS,
+        _R.UNSPECIFIED_ERROR,
+        _R.MALFORMED_PACKET,
+        _R.PROTOCOL_ERROR,
+        _R.IMPLEMENTATION_SPECIFIC_ERROR,
+        _R.UNSUPPORTED_PROTOCOL_VERSION,
+        _R.CLIENT_IDENTIFIER_NOT_VALID,
+        _R.BAD_USER_NAME_OR_PASSWORD,
+        _R.NOT_AUTHORIZED,
+        _R.SERVER_UNAVAILABLE,
+        _R.SERVER_BUSY,
+        _R.BANNED,
+        _R.BAD_AUTHENTICATION_METHOD,
+        _R.TOPIC_NAME_INVALID,
+        _R.PACKET_TOO_LARGE,
+        _R.QUOTA_EXCEEDED,
+        _R.PAYLOAD_FORMAT_INVALID,
+        _R.RETAIN_NOT_SUPPORTED,
+        _R.QOS_NOT_SUPPORTED,
+        _R.USE_ANOTHER_SERVER,
+        _R.SERVER_MOVED,
+        _R.CONNECTION_RATE_EXCEEDED,
+    }
+)
+"""CONNACK reason codes (5.0 §3.2.2.2, Table 3-1; MQTT-3.2.2-8)."""
+
+PUBACK_REASON_CODES: Final = frozenset(
+    {
+        _R.SUCCESS,
+        _R.NO_MATCHING_SUBSCRIBERS,
+        _R.UNSPECIFIED_ERROR,
+        _R.IMPLEMENTATION_SPECIFIC_ERROR,
+        _R.NOT_AUTHORIZED,
+        _R.TOPIC_NAME_INVALID,
+        _R.PACKET_IDENTIFIER_IN_USE,
+        _R.QUOTA_EXCEEDED,
+        _R.PAYLOAD_FORMAT_INVALID,
+    }
+)
+"""PUBACK and PUBREC reason codes (5.0 Tables 3-4 and 3-5; MQTT-3.4.2-1, MQTT-3.5.2-1)."""
+
+PUBREL_REASON_CODES: Final = frozenset({_R.SUCCESS, _R.PACKET_IDENTIFIER_NOT_FOUND})
+"""PUBREL and PUBCOMP reason codes (5.0 Tables 3-6 and 3-7; MQTT-3.6.2-1, MQTT-3.7.2-1)."""
+
+SUBACK_REASON_CODES: Final = frozenset(
+    {
+        _R.SUCCESS,
+        _R.GRANTED_QOS_1,
+        _R.GRANTED_QOS_2,
+        _R.UNSPECIFIED_ERROR,
+        _R.IMPLEMENTATION_SPECIFIC_ERROR,
+        _R.NOT_AUTHORIZED,
+        _R.TOPIC_FILTER_INVALID,
+        _R.PACKET_IDENTIFIER_IN_USE,
+        _R.QUOTA_EXCEEDED,
+        _R.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
+        _R.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+        _R.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+    }
+)
+"""SUBACK reason codes (5.0 §3.9.3, Table 3-8; MQTT-3.9.3-2)."""
+
+SUBACK_REASON_CODES_V311: Final = frozenset({0x00, 0x01, 0x02, 0x80})
+"""SUBACK return codes of MQTT 3.1.1 (3.1.1 §3.9.3; MQTT-3.9.3-2)."""
+
+UNSUBACK_REASON_CODES: Final = frozenset(
+    {
+        _R.SUCCESS,
+        _R.NO_SUBSCRIPTION_EXISTED,
+        _R.UNSPECIFIED_ERROR,
+        _R.IMPLEMENTATION_SPECIFIC_ERROR,
+        _R.NOT_AUTHORIZED,
+        _R.TOPIC_FILTER_INVALID,
+        _R.PACKET_IDENTIFIER_IN_USE,
+    }
+)
+"""UNSUBACK reason codes (5.0 §3.11.3, Table 3-9; MQTT-3.11.3-2)."""
+
+DISCONNECT_REASON_CODES: Final = frozenset(
+    {
+        _R.SUCCESS,
+        _R.DISCONNECT_WITH_WILL_MESSAGE,
+        _R.UNSPECIFIED_ERROR,
+        _R.MALFORMED_PACKET,
+        _R.PROTOCOL_ERROR,
+        _R.IMPLEMENTATION_SPECIFIC_ERROR,
+        _R.NOT_AUTHORIZED,
+        _R.SERVER_BUSY,
+        _R.SERVER_SHUTTING_DOWN,
+        _R.KEEP_ALIVE_TIMEOUT,
+        _R.SESSION_TAKEN_OVER,
+        _R.TOPIC_FILTER_INVALID,
+        _R.TOPIC_NAME_INVALID,
+        _R.RECEIVE_MAXIMUM_EXCEEDED,
+        _R.TOPIC_ALIAS_INVALID,
+        _R.PACKET_TOO_LARGE,
+        _R.MESSAGE_RATE_TOO_HIGH,
+        _R.QUOTA_EXCEEDED,
+        _R.ADMINISTRATIVE_ACTION,
+        _R.PAYLOAD_FORMAT_INVALID,
+        _R.RETAIN_NOT_SUPPORTED,
+        _R.QOS_NOT_SUPPORTED,
+        _R.USE_ANOTHER_SERVER,
+        _R.SERVER_MOVED,
+        _R.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
+        _R.CONNECTION_RATE_EXCEEDED,
+        _R.MAXIMUM_CONNECT_TIME,
+        _R.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+        _R.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+    }
+)
+"""DISCONNECT reason codes (5.0 §3.14.2.1, Table 3-10; MQTT-3.14.2-1)."""
+
+CLIENT_DISCONNECT_REASON_CODES: Final = frozenset(
+    {
+        _R.SUCCESS,
+        _R.DISCONNECT_WITH_WILL_MESSAGE,
+        _R.UNSPECIFIED_ERROR,
+        _R.MALFORMED_PACKET,
+        _R.PROTOCOL_ERROR,
+        _R.IMPLEMENTATION_SPECIFIC_ERROR,
+        _R.TOPIC_NAME_INVALID,
+        _R.RECEIVE_MAXIMUM_EXCEEDED,
+        _R.TOPIC_ALIAS_INVALID,
+        _R.PACKET_TOO_LARGE,
+        _R.MESSAGE_RATE_TOO_HIGH,
+        _R.QUOTA_EXCEEDED,
+        _R.ADMINISTRATIVE_ACTION,
+        _R.PAYLOAD_FORMAT_INVALID,
+    }
+)
+"""The DISCONNECT reason codes a client may send (5.0 Table 3-10, "Sent by")."""
+
+AUTH_REASON_CODES: Final = frozenset({_R.SUCCESS, _R.CONTINUE_AUTHENTICATION, _R.RE_AUTHENTICATE})
+"""AUTH reason codes (5.0 §3.15.2.1, Table 3-11; MQTT-3.15.2-1)."""
+
+V311_CONNACK_TO_REASON: Final[dict[int, int]] = {
+    0x00: _R.SUCCESS,
+    0x01: _R.UNSUPPORTED_PROTOCOL_VERSION,
+    0x02: _R.CLIENT_IDENTIFIER_NOT_VALID,
+    0x03: _R.SERVER_UNAVAILABLE,
+    0x04: _R.BAD_USER_NAME_OR_PASSWORD,
+    0x05: _R.NOT_AUTHORIZED,
+}
+"""3.1.1 CONNACK return codes (3.1.1 §3.2.2.3, Table 3.1) as MQTT 5 reason codes.
+
+:class:`~fleetward.mqtt.packets.Connack` always speaks MQTT 5 reason codes so the broker
+has one vocabulary; the codec translates at the 3.1.1 wire.
+"""
+
+V311_CONNACK_FROM_REASON: Final[dict[int, int]] = {
+    _R.SUCCESS: 0x00,
+    _R.UNSUPPORTED_PROTOCOL_VERSION: 0x01,
+    _R.CLIENT_IDENTIFIER_NOT_VALID: 0x02,
+    _R.SERVER_UNAVAILABLE: 0x03,
+    _R.SERVER_BUSY: 0x03,
+    _R.BAD_USER_NAME_OR_PASSWORD: 0x04,
+    _R.NOT_AUTHORIZED: 0x05,
+    _R.BANNED: 0x05,
+    _R.BAD_AUTHENTICATION_METHOD: 0x05,
+}
+"""MQTT 5 CONNACK reasons to 3.1.1 return codes; any other refusal is sent as 0x03."""

@@ -1,0 +1,129 @@
+"""Per-connection limits the two sides announce, and the inbound topic alias table.
+
+MQTT 5 lets each side bound what the other may send: the client in CONNECT (Receive
+Maximum, Topic Alias Maximum, Maximum Packet Size, Request Problem Information), the
+server in CONNACK (the same plus Maximum QoS, Retain Available, Subscription Identifier
+Available, Server Keep Alive). Absent properties take the defaults of 5.0 §3.1.2.11 and
+§3.2.2.3. 3.1.1 has none of them, so the defaults apply there too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from fleetward.mqtt.errors import (
+    QosNotSupportedError,
+    RemoteProtocolError,
+    RetainNotSupportedError,
+    SubscriptionIdentifiersNotSupportedError,
+    TopicAliasInvalidError,
+)
+from fleetward.mqtt.packets import Connack, Connect, Publish, Subscribe
+from fleetward.mqtt.properties import EMPTY_PROPERTIES
+
+__all__ = ["DEFAULT_RECEIVE_MAXIMUM", "ClientLimits", "ServerLimits", "TopicAliases"]
+
+DEFAULT_RECEIVE_MAXIMUM: Final = 65_535
+"""Receive Maximum when the property is absent (5.0 §3.1.2.11.3, §3.2.2.3.3)."""
+
+
+@dataclass(slots=True, frozen=True)
+class ClientLimits:
+    """What the client's CONNECT allows the server to send (5.0 §3.1.2.11)."""
+
+    receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM
+    topic_alias_maximum: int = 0
+    maximum_packet_size: int | None = None
+    problem_information: bool = True
+    authentication_method: str | None = None
+
+    @classmethod
+    def from_connect(cls, connect: Connect) -> ClientLimits:
+        """Read the limits from a CONNECT's properties."""
+        props = connect.properties
+        return cls(
+            receive_maximum=props.receive_maximum or DEFAULT_RECEIVE_MAXIMUM,
+            topic_alias_maximum=props.topic_alias_maximum or 0,
+            maximum_packet_size=props.maximum_packet_size,
+            problem_information=props.request_problem_information is not False,
+            authentication_method=props.authentication_method,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class ServerLimits:
+    """What our CONNACK allows the client to send (5.0 §3.2.2.3)."""
+
+    receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM
+    topic_alias_maximum: int = 0
+    maximum_qos: int = 2
+    retain_available: bool = True
+    subscription_identifiers_available: bool = True
+    server_keep_alive: int | None = None
+    maximum_packet_size: int | None = None
+
+    def check_publish(self, packet: Publish) -> None:
+        """Refuse a client PUBLISH beyond what we announced (MQTT 5 only)."""
+        if packet.qos > self.maximum_qos:
+            raise QosNotSupportedError(f"QoS {packet.qos} above Maximum QoS (5.0 §3.2.2.3.4)")
+        if packet.retain and not self.retain_available:
+            raise RetainNotSupportedError("RETAIN after Retain Available 0 (MQTT-3.2.2-14)")
+
+    def check_subscribe(self, packet: Subscribe) -> None:
+        """Refuse a Subscription Identifier after announcing none (5.0 §3.2.2.3.12)."""
+        if packet.properties.subscription_identifiers and not (
+            self.subscription_identifiers_available
+        ):
+            raise SubscriptionIdentifiersNotSupportedError(
+                "Subscription Identifier after announcing none (5.0 §3.2.2.3.12)"
+            )
+
+    @classmethod
+    def from_connack(cls, connack: Connack) -> ServerLimits:
+        """Read the limits from a CONNACK's properties."""
+        props = connack.properties
+        if props is EMPTY_PROPERTIES:
+            return cls()
+        return cls(
+            receive_maximum=props.receive_maximum or DEFAULT_RECEIVE_MAXIMUM,
+            topic_alias_maximum=props.topic_alias_maximum or 0,
+            maximum_qos=2 if props.maximum_qos is None else props.maximum_qos,
+            retain_available=props.retain_available is not False,
+            subscription_identifiers_available=props.subscription_identifier_available is not False,
+            server_keep_alive=props.server_keep_alive,
+            maximum_packet_size=props.maximum_packet_size,
+        )
+
+
+@dataclass(slots=True)
+class TopicAliases:
+    """Inbound Topic Alias mappings of one connection (5.0 §3.3.2.3.4).
+
+    Holds at most ``maximum`` entries; mappings never outlive the connection
+    (MQTT-3.3.2-7).
+    """
+
+    maximum: int = 0
+    _table: dict[int, str] = field(default_factory=dict)
+
+    def resolve(self, packet: Publish, alias: int) -> None:
+        """Record or apply ``alias`` for ``packet`` and strip the property from it.
+
+        Raises :class:`TopicAliasInvalidError` above the maximum (MQTT-3.2.2-17/18,
+        MQTT-3.3.2-12) and :class:`RemoteProtocolError` for an empty topic with an alias
+        that has no mapping yet.
+        """
+        if alias > self.maximum:
+            raise TopicAliasInvalidError(
+                f"Topic Alias {alias} above the maximum {self.maximum} (MQTT-3.3.2-12)"
+            )
+        if packet.topic:
+            self._table[alias] = packet.topic
+        else:
+            topic = self._table.get(alias)
+            if topic is None:
+                raise RemoteProtocolError(f"unknown Topic Alias {alias} (5.0 §3.3.2.3.4)")
+            packet.topic = topic
+        props = packet.properties._replace(topic_alias=None)
+        packet.properties = EMPTY_PROPERTIES if props == EMPTY_PROPERTIES else props
