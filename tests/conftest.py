@@ -9,6 +9,8 @@ import pytest
 
 from fleetward.registry import Store
 
+from .support.broker import LiveBroker as LiveBroker_
+from .support.broker import live_broker
 from .support.databases import fresh_pg_database
 from .support.hub import LiveHub, hub_settings, live_hub
 
@@ -37,3 +39,10 @@ def hub(tmp_path: Path) -> Iterator[LiveHub]:
     """A live hub on SQLite, serving HTTPS on a free port."""
     with live_hub(hub_settings(tmp_path / "data")) as h:
         yield h
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path: Path) -> Iterator[LiveBroker_]:
+    """A live embedded broker: anonymous plain TCP and user-authenticated TLS listeners."""
+    with live_broker(tmp_path / "broker") as b:
+        yield b

@@ -17,11 +17,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from fleetward.access import ApiKeyService
+from fleetward.access.static_policy import MqttUser, StaticPolicy
 from fleetward.api import ApiContext, create_app
+from fleetward.broker import Broker, BrokerLimits, ListenerInfo, start_listener
+from fleetward.broker.listeners import Listening
 from fleetward.clock import Clock, SystemClock
 from fleetward.config import Settings
 from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
 from fleetward.errors import ConfigError
+from fleetward.events import EventBus
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["Hub", "Prepared"]
@@ -58,6 +62,9 @@ class Hub:
             cache_ttl=dt.timedelta(seconds=sec.api_key_cache_seconds),
         )
         self.registry = RegistryService(self.store, self.clock)
+        self.events = EventBus()
+        self.broker: Broker | None = None
+        self._mqtt_servers: list[Listening] = []
 
     def prepare(self, *, bootstrap: bool = True) -> Prepared:
         """Create the data directory, migrate, make TLS material, mint the first operator key."""
@@ -116,12 +123,62 @@ class Hub:
         )
         return uvicorn.Server(config)
 
+    async def start_broker(self, tls: TlsMaterial | None) -> Broker | None:
+        """Create the embedded broker and bind its listeners (none if disabled)."""
+        mqtt = self.settings.mqtt
+        if not mqtt.enabled:
+            return None
+        policy = StaticPolicy(
+            [MqttUser(u.name, u.password_hash, u.publish, u.subscribe) for u in mqtt.users],
+            self.hasher,
+        )
+        limits = BrokerLimits(
+            max_packet_size=mqtt.max_packet_size,
+            max_topic_levels=mqtt.max_topic_levels,
+            receive_maximum=mqtt.receive_maximum,
+            max_inflight=mqtt.max_inflight,
+            max_queued_messages=mqtt.max_queued_messages,
+            max_session_expiry=mqtt.max_session_expiry,
+            max_keep_alive=mqtt.max_keep_alive,
+            topic_alias_maximum=mqtt.topic_alias_maximum,
+            write_buffer_high_water=mqtt.write_buffer_high_water,
+        )
+        broker = Broker(limits, policy, policy, self.events, self.clock)
+        needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
+        if needs_tls and tls is None:
+            tls = self.tls_material()
+        context = server_context(tls.cert_file, tls.key_file) if tls is not None else None
+        for lst in mqtt.listeners:
+            info = ListenerInfo(
+                lst.name,
+                lst.kind,
+                lst.host,
+                lst.port,
+                lst.allow_anonymous,
+                lst.force_anonymous_on_public_address,
+            )
+            self._mqtt_servers.append(await start_listener(broker, info, context))
+        self.broker = broker
+        return broker
+
+    async def stop_broker(self) -> None:
+        """Close the listeners and every client connection."""
+        for server in self._mqtt_servers:
+            server.close()
+        if self.broker is not None:
+            self.broker.shutdown()
+        for server in self._mqtt_servers:
+            await server.wait_closed()
+        self._mqtt_servers.clear()
+
     async def serve(self, tls: TlsMaterial | None) -> None:
         """Run every listener until cancelled or signalled."""
         server = self.api_server(tls)
         try:
+            await self.start_broker(tls)
             await server.serve()
         finally:
+            await self.stop_broker()
             await asyncio.to_thread(self.close)
 
     def close(self) -> None:

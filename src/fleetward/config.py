@@ -25,8 +25,10 @@ from fleetward.errors import ConfigError
 __all__ = [
     "ApiSettings",
     "DatabaseSettings",
+    "ListenerSettings",
     "LogSettings",
     "MqttSettings",
+    "MqttUserSettings",
     "SecuritySettings",
     "Settings",
     "TlsSettings",
@@ -52,12 +54,46 @@ class ApiSettings(_Section):
     max_page_size: int = Field(default=200, ge=1, le=1000)
 
 
-class MqttSettings(_Section):
-    """The embedded broker's listeners and input bounds."""
+class ListenerSettings(_Section):
+    """One broker listener: ``tls`` (MQTT over TLS), ``wss`` (MQTT over secure WebSocket),
+    or, only when the operator asks for them, plain ``tcp`` and ``ws``."""
 
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
+    kind: Literal["tls", "tcp", "wss", "ws"] = "tls"
     host: str = "127.0.0.1"
-    tls_port: Port = 8883
+    port: Port = 8883
+    allow_anonymous: bool = False
+    force_anonymous_on_public_address: bool = False
+
+
+class MqttUserSettings(_Section):
+    """A config-defined broker user (until device identities take over).
+
+    ``password_hash`` is an argon2id PHC string (``fleetward mqtt hash-password``);
+    patterns may use ``{username}`` and ``{client_id}``.
+    """
+
+    name: str = Field(min_length=1, max_length=128)
+    password_hash: str = Field(pattern=r"^\$argon2id\$")
+    publish: tuple[str, ...] = ()
+    subscribe: tuple[str, ...] = ()
+
+
+class MqttSettings(_Section):
+    """The embedded broker: listeners, input bounds and session limits."""
+
+    enabled: bool = True
+    listeners: tuple[ListenerSettings, ...] = (ListenerSettings(name="tls"),)
+    users: tuple[MqttUserSettings, ...] = ()
     max_packet_size: int = Field(default=256 * 1024, ge=64, le=256 << 20)
+    max_topic_levels: int = Field(default=32, ge=1, le=1024)
+    receive_maximum: int = Field(default=1024, ge=1, le=65535)
+    max_inflight: int = Field(default=64, ge=1, le=65535)
+    max_queued_messages: int = Field(default=1000, ge=0, le=1_000_000)
+    max_session_expiry: int = Field(default=7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
+    max_keep_alive: int = Field(default=600, ge=0, le=65535)
+    topic_alias_maximum: int = Field(default=64, ge=0, le=65535)
+    write_buffer_high_water: int = Field(default=1 << 20, ge=16 * 1024, le=1 << 30)
 
 
 class TlsSettings(_Section):

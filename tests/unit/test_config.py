@@ -37,7 +37,9 @@ def test_defaults_are_safe_and_complete() -> None:
     assert s.data_dir == Path("data")
     assert (s.api.host, s.api.port, s.api.tls) == ("127.0.0.1", 8443, True)
     assert s.api.max_body_bytes == 1 << 20
-    assert (s.mqtt.host, s.mqtt.tls_port) == ("127.0.0.1", 8883)
+    (listener,) = s.mqtt.listeners
+    assert (listener.kind, listener.host, listener.port) == ("tls", "127.0.0.1", 8883)
+    assert not listener.allow_anonymous
     assert (s.tls.cert_file, s.tls.key_file, s.tls.server_names) == (None, None, ("localhost",))
     assert s.database.url is None
     assert (s.log.level, s.log.format) == ("info", "text")
@@ -199,14 +201,14 @@ def test_bad_types_in_the_environment_name_key_and_variable(
 
 
 def test_the_source_of_a_bad_value_is_the_one_that_set_it(tmp_path: Path) -> None:
-    path = _write(tmp_path, "[api]\nport = 9443\n[mqtt]\ntls_port = 0\n")
+    path = _write(tmp_path, "[api]\nport = 9443\n[mqtt]\nmax_inflight = 0\n")
     err = _refusal(path, FLEETWARD_API__PORT="70000")
     assert "api.port" in err.detail
     assert "environment variable FLEETWARD_API__PORT" in err.detail
     assert str(path) not in err.detail
 
     err = _refusal(path, FLEETWARD_API__PORT="9000")
-    assert "mqtt.tls_port" in err.detail
+    assert "mqtt.max_inflight" in err.detail
     assert str(path) in err.detail
 
 

@@ -17,6 +17,7 @@ import typer
 
 from fleetward.cli import registry_cmds
 from fleetward.cli.context import CliState
+from fleetward.cli.mqtt_cmds import mqtt_app
 from fleetward.cli.output import error_line
 from fleetward.cli.serve import init_cmd, serve_cmd
 from fleetward.errors import FleetwardError
@@ -49,6 +50,7 @@ app.add_typer(registry_cmds.tenant_app, name="tenant")
 app.add_typer(registry_cmds.owner_app, name="owner")
 app.add_typer(registry_cmds.device_app, name="device")
 app.add_typer(registry_cmds.apikey_app, name="apikey")
+app.add_typer(mqtt_app, name="mqtt")
 
 
 def main() -> None:

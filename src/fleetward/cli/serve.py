@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.rule import Rule
 
 from fleetward.app import Hub, Prepared, run_forever
-from fleetward.cli.context import settings_of
+from fleetward.cli.context import CliState, settings_of
 from fleetward.config import Settings
 from fleetward.logs import configure_logging
 
@@ -44,6 +47,7 @@ def _banner(settings: Settings, prepared: Prepared) -> str:
     ]
     if ca:
         lines.append(f"Hub CA        {escape(str(ca))}  (pin this in clients)")
+    lines += _mqtt_lines(settings, ca)
     lines += [
         "",
         _token_text(prepared),
@@ -59,8 +63,39 @@ def _banner(settings: Settings, prepared: Prepared) -> str:
     return "\n".join(lines)
 
 
-def serve_cmd(ctx: typer.Context) -> None:
+def _mqtt_lines(settings: Settings, ca: Path | None) -> list[str]:
+    mqtt = settings.mqtt
+    if not mqtt.enabled:
+        return ["MQTT          disabled"]
+    lines = []
+    for lst in mqtt.listeners:
+        scheme = "mqtts" if lst.kind == "tls" else "mqtt"
+        access = "anonymous (open policy)" if lst.allow_anonymous else "credentials required"
+        label = escape(f"[{lst.name}: {access}]")
+        lines.append(f"MQTT          {scheme}://{lst.host}:{lst.port}  {label}")
+    tls = next((lst for lst in mqtt.listeners if lst.kind == "tls"), None)
+    if tls is not None and ca is not None:
+        lines.append(
+            f"  e.g. mosquitto_sub -h {tls.host} -p {tls.port} --cafile {escape(str(ca))} "
+            "-u <user> -P <password> -t 'devices/<user>/#' -v"
+        )
+    return lines
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file (as the global option).")
+]
+
+
+def _use_config(ctx: typer.Context, config: Path | None) -> None:
+    if config is not None:
+        state: CliState = ctx.find_root().obj
+        state.config_path = config
+
+
+def serve_cmd(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Start the hub on the configured listeners."""
+    _use_config(ctx, config)
     settings = settings_of(ctx)
     configure_logging(settings.log.level, settings.log.format)
     hub = Hub(settings)
@@ -71,8 +106,9 @@ def serve_cmd(ctx: typer.Context) -> None:
     run_forever(hub, prepared.tls)
 
 
-def init_cmd(ctx: typer.Context) -> None:
+def init_cmd(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Prepare the data directory and mint the first operator key, without serving."""
+    _use_config(ctx, config)
     settings = settings_of(ctx)
     hub = Hub(settings)
     try:

@@ -278,8 +278,10 @@ def _read_subscribe(first: int, buf: bytes, pos: int, end: int, version: int) ->
         qos = options & 0x03
         if options & (0xC0 if v5 else 0xFC):
             raise MalformedPacketError("reserved Subscription Options bits (MQTT-3.8.3-5)")
-        if qos == 3:
-            raise MalformedPacketError("Maximum QoS 3 in Subscription Options")
+        if qos == 3:  # 5.0 §3.8.3.1: a Protocol Error; v3 MQTT-3.8.3-4: malformed
+            if v5:
+                raise RemoteProtocolError("Maximum QoS 3 in Subscription Options (5.0 §3.8.3.1)")
+            raise MalformedPacketError("requested QoS 3 (MQTT-3.8.3-4)")
         problem = topic_filter_problem(topic_filter, shared=v5)
         if problem is not None:
             raise TopicFilterInvalidError(problem)

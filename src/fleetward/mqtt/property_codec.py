@@ -1,9 +1,11 @@
 """Reading and writing MQTT 5.0 properties (5.0 §2.2.2) by the table in :mod:`.properties`.
 
-Reading enforces 5.0 Table 2-4: an unknown identifier cannot be skipped (its length is
-unknown), so it is a Malformed Packet; a known property in the wrong packet, a repeated
-one (only User Property, and Subscription Identifier in PUBLISH, may repeat) or an
-out-of-range value is a Protocol Error (0x82), as the per-property text of 5.0 §3 says.
+Reading enforces 5.0 Table 2-4. An unknown identifier, or a known one that is not valid
+for the packet type, is a Malformed Packet (0x81, 5.0 §2.2.2.2: "A Control Packet which
+contains an Identifier which is not valid for its packet type ... is a Malformed
+Packet"). A repeated property (only User Property, and Subscription Identifier in
+PUBLISH, may repeat) or an out-of-range value is a Protocol Error (0x82), as the
+per-property text of 5.0 §3 says.
 """
 
 from __future__ import annotations
@@ -121,8 +123,8 @@ def decode_properties(  # noqa: PLR0912, PLR0915 - one flat loop is the fast for
         if row is None:
             raise MalformedPacketError(f"unknown property identifier 0x{ident:02X}")
         key, kind, packets, repeatable = row
-        if packet_type not in packets:
-            raise RemoteProtocolError(f"{key} is not allowed in {_where(packet_type)}")
+        if packet_type not in packets:  # 5.0 §2.2.2.2: an Identifier not valid for the packet
+            raise MalformedPacketError(f"{key} is not allowed in {_where(packet_type)}")
         value: Any
         if kind == _STRING:
             value, pos = decode_string(buf, pos, stop)

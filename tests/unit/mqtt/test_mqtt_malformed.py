@@ -156,10 +156,10 @@ CASES: list[tuple[str, int | None, bytes, int]] = [
         PROTOCOL,
     ),
     (
-        "5.0 Table 2-4 Session Expiry in a PUBLISH",
+        "5.0 §2.2.2.2 Session Expiry in a PUBLISH is a Malformed Packet",
         5,
         publish(b"a", extra=props(b"\x11\x00\x00\x00\x01")),
-        PROTOCOL,
+        MALFORMED,
     ),
     (
         "5.0 §2.2.2.2 unknown property identifier",

@@ -92,7 +92,7 @@ def test_a_property_outside_its_packets_is_refused_both_ways(
     wire = encode_properties(props, min(allowed))
     with pytest.raises(RemoteProtocolError, match="not allowed") as caught:
         decode_properties(wire, 0, len(wire), packet_type)
-    assert caught.value.reason_code == 0x82
+    assert caught.value.reason_code == 0x81  # 5.0 §2.2.2.2: Malformed Packet
 
 
 @pytest.mark.parametrize(

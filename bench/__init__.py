@@ -1,0 +1,1 @@
+"""Fleetward benchmarks: the same load against Fleetward, Mosquitto and amqtt."""

@@ -1,0 +1,93 @@
+"""What the broker asks the access layer: who is connecting, and may they do this.
+
+The broker calls an :class:`Authenticator` once per CONNECT (it may be slow: it can hit
+the database or run argon2, so it is async) and an :class:`Authorizer` on every
+SUBSCRIBE and PUBLISH (it must be fast and synchronous; the broker caches its answers
+per connection and topic until :attr:`Authorizer.generation` changes). The real device
+identity and policy implementation plugs into these same protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Authenticator", "Authorizer", "ConnectInfo", "Identity", "filter_covers"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectInfo:
+    """The facts of one CONNECT attempt."""
+
+    client_id: str
+    username: str | None
+    password: bytes | None
+    listener: str
+    peer: str
+    protocol_version: int
+    tls_version: str | None = None
+    cert_subject: str | None = None
+    cert_serial: str | None = None
+    allow_anonymous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a connection speaks for, once authenticated.
+
+    ``name`` is the stable identity (a device id, a user name); a client id may only be
+    taken over by a connection with the same ``name`` and ``tenant_id``.
+    """
+
+    name: str
+    tenant_id: str | None = None
+    anonymous: bool = False
+
+
+class Authenticator(Protocol):
+    """Decides who a CONNECT speaks for."""
+
+    async def authenticate(self, info: ConnectInfo) -> Identity:
+        """The identity, or raise a FleetwardError whose ``mqtt_reason`` is the answer."""
+        ...
+
+
+class Authorizer(Protocol):
+    """Decides every SUBSCRIBE filter and PUBLISH topic."""
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever any decision may have changed (cached answers are dropped)."""
+        ...
+
+    def may_publish(self, identity: Identity, client_id: str, topic: str) -> bool:
+        """Whether ``identity`` may publish to ``topic``."""
+        ...
+
+    def may_subscribe(self, identity: Identity, client_id: str, topic_filter: str) -> bool:
+        """Whether ``identity`` may subscribe to ``topic_filter``."""
+        ...
+
+
+def filter_covers(pattern: str, topic_filter: str) -> bool:
+    """Whether every topic matched by ``topic_filter`` is also matched by ``pattern``.
+
+    Used to decide subscriptions: a filter is allowed only if an allowed pattern covers
+    it entirely, so a wildcard can never reach past what the policy grants.
+    """
+    p_levels = pattern.split("/")
+    f_levels = topic_filter.split("/")
+    for i, p in enumerate(p_levels):
+        if p == "#":
+            # '#' at the first level never covers $-topics (MQTT-4.7.2-1)
+            return not (i == 0 and f_levels[0].startswith("$"))
+        if i >= len(f_levels):
+            return False
+        f = f_levels[i]
+        if p == "+":
+            if f == "#" or (i == 0 and f.startswith("$")):
+                return False
+            continue
+        if p != f:
+            return False
+    return len(f_levels) == len(p_levels)

@@ -1,0 +1,346 @@
+"""The broker: sessions and their lifecycle (attach, take-over, wills, expiry, kick).
+
+Connections are :class:`~fleetward.broker.protocol.MqttProtocol` objects; routing lives
+in :class:`~fleetward.broker.router.Router`. Revocation uses :meth:`Broker.kick` (cut the
+live connections of an identity or client id at once, optionally ending their sessions)
+and :meth:`Broker.drop_subscriptions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fleetward.access.mqtt_hooks import Authenticator, Authorizer, ConnectInfo, Identity
+from fleetward.broker.protocol import MqttProtocol
+from fleetward.broker.router import Router
+from fleetward.broker.session import Message, Session
+from fleetward.clock import Clock
+from fleetward.errors import FleetwardError, ForbiddenError
+from fleetward.events import AuthRefused, ClientConnected, ClientDisconnected, EventBus
+from fleetward.mqtt import (
+    MQTT_5_0,
+    ClientIdentifierNotValidError,
+    Connect,
+    Properties,
+    Publish,
+    ReasonCode,
+    Subscribe,
+    Unsubscribe,
+    topic_name_problem,
+)
+
+__all__ = ["Broker", "BrokerLimits"]
+
+_NEVER = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerLimits:
+    """Bounds the broker enforces and announces (from :class:`MqttSettings`)."""
+
+    max_packet_size: int = 256 * 1024
+    max_topic_levels: int = 32
+    receive_maximum: int = 1024
+    max_inflight: int = 64
+    max_queued_messages: int = 1000
+    max_session_expiry: int = 7 * 24 * 3600
+    max_keep_alive: int = 600
+    topic_alias_maximum: int = 64
+    write_buffer_high_water: int = 1 << 20
+    connect_timeout: float = 10.0
+
+
+class Broker:
+    """Every session and connection of the embedded broker."""
+
+    def __init__(
+        self,
+        limits: BrokerLimits,
+        authenticator: Authenticator,
+        authorizer: Authorizer,
+        events: EventBus,
+        clock: Clock,
+    ) -> None:
+        self.limits = limits
+        self.events = events
+        self.clock = clock
+        self._authenticator = authenticator
+        self._authorizer = authorizer
+        self.sessions: dict[str, Session] = {}
+        self.connections: set[MqttProtocol] = set()
+        self.router = Router(
+            authorizer,
+            events,
+            max_queued=limits.max_queued_messages,
+            max_levels=limits.max_topic_levels,
+            wall=clock.now,
+        )
+        self._loop = asyncio.get_running_loop()
+
+    # -- the protocol's entry points -------------------------------------------------------
+
+    async def authenticate(self, info: ConnectInfo) -> Identity:
+        """Ask the authenticator; refusals become :class:`AuthRefused` events."""
+        try:
+            return await self._authenticator.authenticate(info)
+        except FleetwardError as e:
+            self._refused(info.client_id, info.username, info.listener, info.peer, e)
+            raise
+
+    def _refused(
+        self, client_id: str, username: str | None, listener: str, peer: str, e: FleetwardError
+    ) -> None:
+        self.events.publish(
+            AuthRefused(
+                self.clock.now(), client_id, username, listener, peer, e.mqtt_reason, e.code
+            )
+        )
+
+    def attach(
+        self, conn: MqttProtocol, connect: Connect, identity: Identity
+    ) -> tuple[Session, bool, Properties]:
+        """Bind an authenticated CONNECT to a new or resumed session (MQTT 5 §3.1.2.4).
+
+        A refusal (client id held by another identity, will topic not allowed, empty
+        client id without clean session) raises and becomes an :class:`AuthRefused` event.
+        """
+        try:
+            return self._attach(conn, connect, identity)
+        except FleetwardError as e:
+            self._refused(connect.client_id, connect.username, conn.listener.name, conn.peer, e)
+            raise
+
+    def _attach(
+        self, conn: MqttProtocol, connect: Connect, identity: Identity
+    ) -> tuple[Session, bool, Properties]:
+        v5 = connect.protocol_version == MQTT_5_0
+        client_id, assigned = connect.client_id, None
+        if not client_id:
+            if not v5 and not connect.clean_start:  # MQTT-3.1.3-8 (3.1.1)
+                raise ClientIdentifierNotValidError("an empty client id needs a clean session")
+            client_id = assigned = "fw-" + secrets.token_hex(10)
+        if connect.will is not None:
+            problem = topic_name_problem(
+                connect.will.topic, max_levels=self.limits.max_topic_levels
+            )
+            if problem or not self._authorizer.may_publish(identity, client_id, connect.will.topic):
+                raise ForbiddenError("the will topic is not allowed", code="mqtt.will_refused")
+        existing = self.sessions.get(client_id)
+        if existing is not None and (existing.identity.name, existing.identity.tenant_id) != (
+            identity.name,
+            identity.tenant_id,
+        ):
+            raise ForbiddenError(
+                "client id in use by another identity", code="mqtt.client_id_taken"
+            )
+        if existing is not None and existing.conn is not None:
+            old = existing.conn
+            old.will_wanted = old.will_wanted and (
+                connect.clean_start or _will_delay(existing) == 0
+            )
+            # MQTT-3.1.4-3: close first, so the release reports why the connection ended
+            old.close(ReasonCode.SESSION_TAKEN_OVER, "taken_over")
+            self._release(old, existing)
+            # a session with expiry 0 ended with its connection: there is none to resume
+            existing = self.sessions.get(client_id)
+        if existing is not None and connect.clean_start:
+            self._end_session(existing)
+            existing = None
+        if existing is None:
+            session, present = Session(client_id, identity), False
+            self.sessions[client_id] = session
+        else:
+            session, present = existing, True
+            session.cancel_timers()  # MQTT-3.1.3-9: a resumed session never sends the will
+        session.identity = identity
+        session.conn = conn
+        session.will = connect.will
+        requested = (
+            connect.properties.session_expiry_interval
+            if v5
+            else (0 if connect.clean_start else _NEVER)
+        )
+        session.expiry_interval = min(requested or 0, self.limits.max_session_expiry)
+        conn.session = session
+        props = self._connack_properties(connect, assigned, requested or 0) if v5 else Properties()
+        self.events.publish(
+            ClientConnected(
+                self.clock.now(),
+                client_id,
+                identity.name,
+                identity.tenant_id,
+                conn.listener.name,
+                connect.protocol_version,
+                conn.peer,
+                conn.tls_version,
+                None,
+                connect.clean_start,
+                connect.keep_alive,
+            )
+        )
+        return session, present, props
+
+    def _connack_properties(
+        self, connect: Connect, assigned: str | None, requested: int
+    ) -> Properties:
+        lim = self.limits
+        keep_alive = connect.keep_alive
+        server_keep_alive = None
+        if keep_alive == 0 or keep_alive > lim.max_keep_alive:
+            server_keep_alive = lim.max_keep_alive  # MQTT-3.2.2-21: the client must use it
+        return Properties(
+            receive_maximum=lim.receive_maximum,
+            topic_alias_maximum=lim.topic_alias_maximum,
+            maximum_packet_size=lim.max_packet_size,
+            assigned_client_identifier=assigned,
+            server_keep_alive=server_keep_alive,
+            session_expiry_interval=(
+                lim.max_session_expiry if requested > lim.max_session_expiry else None
+            ),
+            retain_available=True,
+            wildcard_subscription_available=True,
+            subscription_identifier_available=True,
+            shared_subscription_available=True,
+        )
+
+    def resume(self, session: Session) -> None:
+        """After CONNACK: re-send what was in flight, then the queue."""
+        self.router.resend(session)
+
+    def drain(self, session: Session) -> None:
+        """The client acknowledged something or its buffer drained: send more."""
+        self.router.drain(session)
+
+    def on_publish(self, conn: MqttProtocol, session: Session, packet: Publish) -> None:
+        """A client's PUBLISH."""
+        self.router.on_publish(conn, session, packet)
+
+    def on_subscribe(self, conn: MqttProtocol, session: Session, packet: Subscribe) -> None:
+        """A client's SUBSCRIBE."""
+        self.router.on_subscribe(conn, session, packet)
+
+    def on_unsubscribe(self, conn: MqttProtocol, session: Session, packet: Unsubscribe) -> None:
+        """A client's UNSUBSCRIBE."""
+        self.router.on_unsubscribe(conn, session, packet)
+
+    def detach(self, conn: MqttProtocol) -> None:
+        """The connection is gone: will, session expiry, event."""
+        session = conn.session
+        if session is None or session.conn is not conn:
+            return  # never attached, or taken over (handled in attach)
+        self._release(conn, session)
+
+    def _release(self, conn: MqttProtocol, session: Session) -> None:
+        session.conn = None
+        will_pending = bool(conn.will_wanted and session.will is not None)
+        if will_pending:
+            delay = min(_will_delay(session), session.expiry_interval)
+            if delay == 0:
+                self._publish_will(session)
+            else:
+                session.will_handle = self._loop.call_later(delay, self._publish_will, session)
+        else:
+            session.will = None
+        if session.expiry_interval == 0:
+            self._end_session(session)
+        elif session.expiry_interval != _NEVER:
+            session.expiry_handle = self._loop.call_later(
+                session.expiry_interval, self._end_session, session
+            )
+        identity = session.identity
+        self.events.publish(
+            ClientDisconnected(
+                self.clock.now(),
+                session.client_id,
+                identity.name,
+                identity.tenant_id,
+                conn.listener.name,
+                conn.close_reason,
+                conn.close_code,
+                will_pending,
+            )
+        )
+
+    def _publish_will(self, session: Session) -> None:
+        will, session.will, session.will_handle = session.will, None, None
+        if will is None:
+            return
+        props = will.properties._replace(will_delay_interval=None)
+        expires_at = None
+        if props.message_expiry_interval is not None:
+            expires_at = self._loop.time() + props.message_expiry_interval
+        msg = Message(
+            will.topic,
+            will.payload,
+            will.qos,
+            will.retain,
+            props,
+            origin=session.client_id,
+            expires_at=expires_at,
+        )
+        self.router.publish(msg, None)
+
+    def _end_session(self, session: Session) -> None:
+        if session.will_handle is not None:  # MQTT-3.1.3-9: session end sends a delayed will
+            session.will_handle.cancel()
+            self._publish_will(session)
+        session.cancel_timers()
+        self.router.forget(session)
+        session.queue.clear()
+        session.inflight.clear()
+        if self.sessions.get(session.client_id) is session:
+            del self.sessions[session.client_id]
+
+    # -- operator and revocation -----------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> int:
+        """Publish as the hub itself (e.g. ``$fleet/…`` topics); returns recipients."""
+        return self.router.publish(Message(topic, payload, qos, retain), None)
+
+    def kick(
+        self,
+        match: Callable[[Session], bool],
+        *,
+        reason_code: int = ReasonCode.ADMINISTRATIVE_ACTION,
+        end_sessions: bool = True,
+    ) -> int:
+        """Disconnect every session ``match`` selects, at once; returns how many."""
+        count = 0
+        for session in list(self.sessions.values()):
+            if not match(session):
+                continue
+            count += 1
+            conn = session.conn
+            if conn is not None:
+                conn.will_wanted = False
+                conn.close(reason_code, "kicked")
+                self._release(conn, session)
+            if end_sessions:
+                session.will = None
+                self._end_session(session)
+        return count
+
+    def drop_subscriptions(self, match: Callable[[Session, str], bool]) -> int:
+        """Remove every subscription ``match(session, filter)`` selects; returns how many."""
+        dropped = 0
+        for session in list(self.sessions.values()):
+            for topic_filter in list(session.subscriptions):
+                if match(session, topic_filter) and self.router.unsubscribe(session, topic_filter):
+                    dropped += 1
+        return dropped
+
+    def shutdown(self) -> None:
+        """Tell every client the server is going away and close them (wills are kept)."""
+        for conn in list(self.connections):
+            conn.will_wanted = False
+            conn.close(ReasonCode.SERVER_SHUTTING_DOWN, "server_shutdown")
+
+
+def _will_delay(session: Session) -> int:
+    will = session.will
+    if will is None:
+        return 0
+    return will.properties.will_delay_interval or 0

@@ -1,0 +1,369 @@
+"""One client connection: the thin asyncio shell around :class:`ServerConnection`.
+
+Bytes arrive in :meth:`data_received`, are decoded in bulk, and each packet is handled
+synchronously except CONNECT, whose authentication may await (reading is paused until
+it is decided, and pipelined packets wait in the state machine, MQTT-3.1.4-6). Writes
+are gathered and flushed once per event-loop turn, so a burst of routed messages costs
+one system call per destination. When the transport's write buffer passes its high-water
+mark, QoS 0 messages for this client are dropped and counted, QoS 1/2 wait in the
+session's bounded queue; a queue that overflows ends the session with Quota Exceeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, cast
+
+from fleetward.access.mqtt_hooks import ConnectInfo
+from fleetward.broker.session import Delivery, Session
+from fleetward.errors import FleetwardError
+from fleetward.mqtt import (
+    MQTT_5_0,
+    Connack,
+    Connect,
+    Disconnect,
+    LocalProtocolError,
+    MqttError,
+    Packet,
+    PeerPacketTooLargeError,
+    Pingresp,
+    Properties,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    ReasonCode,
+    RemoteProtocolError,
+    ServerConnection,
+    Subscribe,
+    Unsubscribe,
+)
+
+if TYPE_CHECKING:
+    from fleetward.broker.core import Broker
+    from fleetward.broker.listeners import ListenerInfo
+
+__all__ = ["MqttProtocol"]
+
+log = logging.getLogger("fleetward.broker")
+
+_CLOSE_LINGER = 1.0
+"""Seconds a closing connection may take to flush its buffer before it is aborted."""
+
+
+class _BadAuthMethodError(RemoteProtocolError):
+    code = "mqtt.bad_authentication_method"
+    mqtt_reason = ReasonCode.BAD_AUTHENTICATION_METHOD
+
+
+class MqttProtocol(asyncio.Protocol):
+    """An MQTT client connection on any listener."""
+
+    __slots__ = (
+        "_auth_task",
+        "_closing",
+        "_flush_pending",
+        "_keepalive",
+        "_loop",
+        "_out",
+        "_paused",
+        "broker",
+        "close_code",
+        "close_reason",
+        "listener",
+        "peer",
+        "sc",
+        "session",
+        "tls_version",
+        "transport",
+        "will_wanted",
+    )
+
+    def __init__(self, broker: Broker, listener: ListenerInfo) -> None:
+        self.broker = broker
+        self.listener = listener
+        self.sc = ServerConnection(max_packet_size=broker.limits.max_packet_size)
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.tls_version: str | None = None
+        self.close_reason = "socket_closed"
+        self.close_code: int | None = None
+        self.will_wanted = True
+        self._loop = asyncio.get_running_loop()
+        self._out: list[bytes] = []
+        self._flush_pending = False
+        self._paused = False
+        self._closing = False
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._auth_task: asyncio.Task[None] | None = None
+
+    # -- asyncio callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        ssl_object = transport.get_extra_info("ssl_object")
+        self.tls_version = ssl_object.version() if ssl_object is not None else None
+        self.transport.set_write_buffer_limits(high=self.broker.limits.write_buffer_high_water)
+        self.sc = ServerConnection(
+            max_packet_size=self.broker.limits.max_packet_size, now=self._loop.time()
+        )
+        self.broker.connections.add(self)
+        # A client that never sends CONNECT is dropped after a grace period.
+        self._keepalive = self._loop.call_later(
+            self.broker.limits.connect_timeout, self._connect_timeout
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.sc.receive_data(data, self._loop.time())
+        self._pump()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.session is not None:
+            self.broker.drain(self.session)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.sc.connection_lost()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        if self._auth_task is not None and not self._auth_task.done():
+            self._auth_task.cancel()
+        self.broker.connections.discard(self)
+        self.broker.detach(self)
+        self.transport = None
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        sc = self.sc
+        while not self._closing:
+            try:
+                packet = sc.next_packet()
+            except RemoteProtocolError as e:
+                self._protocol_error(e)
+                return
+            if packet is None:
+                return
+            try:
+                self._handle(packet)
+            except MqttError as e:
+                self._protocol_error(e)
+                return
+
+    def _handle(self, packet: Packet) -> None:  # noqa: PLR0912 - one branch per packet type
+        session = self.session
+        if type(packet) is Connect:
+            if self.transport is not None:
+                self.transport.pause_reading()
+            self._auth_task = self._loop.create_task(self._connect(packet))
+            return
+        if type(packet) is Disconnect:
+            # MQTT-3.14.4-3: a normal DISCONNECT discards the will; 0x04 asks to send it.
+            self.will_wanted = packet.reason_code == ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+            if session is not None and packet.properties.session_expiry_interval is not None:
+                session.expiry_interval = min(
+                    packet.properties.session_expiry_interval, self.broker.limits.max_session_expiry
+                )
+            self.close(None, "client_disconnect")
+            return
+        if session is None:  # the state machine holds everything else until CONNACK
+            raise LocalProtocolError(f"{type(packet).__name__} before the session exists")
+        if type(packet) is Publish:
+            self.broker.on_publish(self, session, packet)
+        elif type(packet) is Puback or type(packet) is Pubcomp:
+            if session.inflight.pop(packet.packet_id, None) is not None:
+                self.broker.drain(session)
+        elif type(packet) is Pubrec:
+            delivery = session.inflight.get(packet.packet_id)
+            if delivery is None:
+                self.write(
+                    self.sc.send(Pubrel(packet.packet_id, ReasonCode.PACKET_IDENTIFIER_NOT_FOUND))
+                )
+            elif packet.reason_code >= 0x80:  # the client refused it: the flow ends here
+                del session.inflight[packet.packet_id]
+                self.broker.drain(session)
+            else:
+                delivery.released = True
+                self.write(self.sc.send(Pubrel(packet.packet_id)))
+        elif type(packet) is Pubrel:
+            known = packet.packet_id in session.incoming_qos2
+            session.incoming_qos2.discard(packet.packet_id)
+            reason = 0 if known else ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+            self.write(self.sc.send(Pubcomp(packet.packet_id, reason)))
+        elif type(packet) is Subscribe:
+            self.broker.on_subscribe(self, session, packet)
+        elif type(packet) is Unsubscribe:
+            self.broker.on_unsubscribe(self, session, packet)
+        elif packet.packet_type == 12:  # PINGREQ
+            self.write(self.sc.send(Pingresp()))
+        else:  # AUTH: enhanced authentication is not offered
+            raise _BadAuthMethodError("enhanced authentication (AUTH) is not offered")
+
+    async def _connect(self, connect: Connect) -> None:
+        info = ConnectInfo(
+            client_id=connect.client_id,
+            username=connect.username,
+            password=connect.password,
+            listener=self.listener.name,
+            peer=self.peer,
+            protocol_version=connect.protocol_version,
+            tls_version=self.tls_version,
+            allow_anonymous=self.listener.allow_anonymous,
+        )
+        try:
+            if connect.properties.authentication_method is not None:  # MQTT-4.12.0-1
+                raise _BadAuthMethodError("enhanced authentication is not offered")
+            identity = await self.broker.authenticate(info)
+            if self._closing:  # gone while we decided: take over nothing
+                return
+            session, present, props = self.broker.attach(self, connect, identity)
+        except FleetwardError as e:
+            self._refuse_connect(e.mqtt_reason, e.detail)
+            return
+        self.session = session
+        self.write(self.sc.send(Connack(session_present=present, properties=props)))
+        self._arm_keepalive()
+        self.broker.resume(session)
+        if self.transport is not None:
+            self.transport.resume_reading()
+        self._pump()
+
+    def _refuse_connect(self, reason: int, detail: str) -> None:
+        if self._closing:
+            return
+        with contextlib.suppress(LocalProtocolError):
+            self.write(self.sc.send(Connack(reason_code=reason)))
+        self.will_wanted = False
+        self.close(None, f"refused: {detail}")
+
+    def _protocol_error(self, error: MqttError) -> None:
+        log.info("closing %s (%s): %s", self.peer, error.code, error.detail)
+        self.write(self.sc.fail(error))
+        self.close(None, f"protocol_error: {error.code}", code=error.mqtt_reason)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; everything queued this loop turn goes out in one write."""
+        if not data or self.transport is None:
+            return
+        self._out.append(data)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self.transport is not None and self._out:
+            out, self._out = self._out, []
+            self.transport.write(b"".join(out))  # one write per destination per turn
+
+    def can_send(self) -> bool:
+        """Whether a QoS 1/2 message may go out now (quota, window, buffer)."""
+        return (
+            not self._paused
+            and not self._closing
+            and self.sc.send_quota > 0
+            and self.session is not None
+            and len(self.session.inflight) < self.broker.limits.max_inflight
+        )
+
+    def can_resend(self) -> bool:
+        """Whether a message already in flight may be re-sent now (quota and buffer)."""
+        return not self._paused and not self._closing and self.sc.send_quota > 0
+
+    @property
+    def congested(self) -> bool:
+        """Whether the write buffer is over its high-water mark."""
+        return self._paused
+
+    def send_publish(self, delivery: Delivery, *, dup: bool = False) -> bool:
+        """Encode and queue one PUBLISH; False if the client's size limit dropped it."""
+        if self._closing:
+            return False  # nothing more piles up behind a DISCONNECT
+        msg = delivery.message
+        props = msg.properties
+        if props.topic_alias is not None or delivery.sub_ids or msg.expires_at is not None:
+            expiry = props.message_expiry_interval
+            if msg.expires_at is not None:
+                expiry = max(1, int(msg.expires_at - self._loop.time()))
+            props = props._replace(
+                topic_alias=None,
+                subscription_identifiers=delivery.sub_ids,
+                message_expiry_interval=expiry,
+            )
+        packet = Publish(
+            msg.topic, msg.payload, delivery.qos, delivery.retain, dup, delivery.packet_id, props
+        )
+        try:
+            head, payload = self.sc.send_publish(packet)
+        except PeerPacketTooLargeError:
+            return False  # MQTT-3.1.2-25: discard as if sent
+        except LocalProtocolError:
+            return False  # the connection is closing
+        self.write(head)
+        self.write(payload)
+        return True
+
+    def close(self, reason_code: int | None, reason: str, *, code: int | None = None) -> None:
+        """End the connection, telling an MQTT 5 client why when ``reason_code`` is set."""
+        if self._closing:
+            return
+        self._closing = True
+        self.close_reason = reason
+        self.close_code = reason_code if reason_code is not None else code
+        if reason_code is not None and self.sc.version == MQTT_5_0:
+            with contextlib.suppress(LocalProtocolError):
+                self.write(
+                    self.sc.send(Disconnect(reason_code, Properties(reason_string=reason[:64])))
+                )
+        self._flush()
+        if self.transport is not None:
+            self.transport.close()
+            # close() waits for the buffer to drain, which a peer that stopped reading never
+            # lets happen: give it a moment, then cut the socket (the timer slot is free now)
+            if self._keepalive is not None:
+                self._keepalive.cancel()
+            self._keepalive = self._loop.call_later(_CLOSE_LINGER, self._abort)
+
+    def _abort(self) -> None:
+        self._keepalive = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def _connect_timeout(self) -> None:
+        if self.session is None and not self._closing:
+            self.will_wanted = False
+            self.close(None, "connect_timeout")
+
+    def _arm_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        deadline = self.sc.keep_alive_deadline
+        if deadline is not None:
+            self._keepalive = self._loop.call_at(deadline, self._check_keepalive)
+
+    def _check_keepalive(self) -> None:
+        self._keepalive = None
+        if self._closing:
+            return
+        if self.sc.keep_alive_expired(self._loop.time()):
+            self.close(ReasonCode.KEEP_ALIVE_TIMEOUT, "keepalive")
+        else:
+            self._arm_keepalive()

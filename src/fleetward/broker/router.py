@@ -1,0 +1,354 @@
+"""Routing: PUBLISH in, authorize, match, deliver; SUBSCRIBE and retained messages.
+
+The hot path is synchronous and allocation-light: one trie lookup (cached per topic),
+one cached authorization answer per (session, topic), one :class:`Delivery` per
+recipient, and the encoded bytes go to each connection's batched writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fleetward.access.mqtt_hooks import Authorizer
+from fleetward.broker.protocol import MqttProtocol
+from fleetward.broker.session import Delivery, Message, Session, SubOptions
+from fleetward.broker.subscriptions import SubscriptionTrie
+from fleetward.events import EventBus, PublishAccepted, SubscribeRefused
+from fleetward.mqtt import (
+    MQTT_5_0,
+    Puback,
+    Publish,
+    Pubrec,
+    Pubrel,
+    ReasonCode,
+    RemoteProtocolError,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+    matches,
+    parse_shared_subscription,
+    topic_filter_problem,
+)
+
+__all__ = ["Router", "RouterStats"]
+
+_AUTHZ_CACHE_MAX = 1024
+
+
+@dataclass(slots=True)
+class RouterStats:
+    """Counters published under ``$fleet/broker/…`` and exported as metrics."""
+
+    received: int = 0
+    sent: int = 0
+    dropped: int = 0
+    refused: int = 0
+
+
+class Router:
+    """Subscriptions, retained messages and delivery for every session."""
+
+    __slots__ = (
+        "_authorizer",
+        "_events",
+        "_max_levels",
+        "_max_queued",
+        "_now",
+        "_rr",
+        "_wall",
+        "retained",
+        "stats",
+        "trie",
+    )
+
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        events: EventBus,
+        *,
+        max_queued: int,
+        max_levels: int,
+        wall: Callable[[], dt.datetime],
+    ) -> None:
+        self._authorizer = authorizer
+        self._events = events
+        self._max_queued = max_queued
+        self._max_levels = max_levels
+        self._wall = wall
+        self._now = asyncio.get_running_loop().time
+        self._rr: dict[str, itertools.count[int]] = {}
+        self.trie: SubscriptionTrie[Session, SubOptions] = SubscriptionTrie()
+        self.retained: dict[str, Message] = {}
+        self.stats = RouterStats()
+
+    # -- publish ---------------------------------------------------------------------------
+
+    def on_publish(self, conn: MqttProtocol, session: Session, packet: Publish) -> None:
+        """Handle a client's PUBLISH: authorize, route, acknowledge (MQTT 5 §4.3)."""
+        qos, pid, sc = packet.qos, packet.packet_id, conn.sc
+        if qos == 2 and pid in session.incoming_qos2:  # a re-sent QoS 2: ack, never re-route
+            conn.write(sc.send(Pubrec(pid)))
+            return
+        self.stats.received += 1
+        if not self._may_publish(session, packet.topic):
+            self.stats.refused += 1
+            reason = ReasonCode.NOT_AUTHORIZED if sc.version == MQTT_5_0 else 0
+            if qos == 1:
+                conn.write(sc.send(Puback(pid, reason)))
+            elif qos == 2:
+                if not reason:  # 3.1.1 cannot refuse: complete the flow, drop the message
+                    session.incoming_qos2.add(pid)
+                conn.write(sc.send(Pubrec(pid, reason)))
+            return
+        props = packet.properties
+        expires_at = None
+        if props.message_expiry_interval is not None:
+            expires_at = self._now() + props.message_expiry_interval
+        msg = Message(
+            packet.topic,
+            packet.payload,
+            qos,
+            packet.retain,
+            props,
+            origin=session.client_id,
+            expires_at=expires_at,
+        )
+        matched = self.publish(msg, session)
+        reason = 0 if matched or sc.version != MQTT_5_0 else ReasonCode.NO_MATCHING_SUBSCRIBERS
+        if qos == 1:
+            conn.write(sc.send(Puback(pid, reason)))
+        elif qos == 2:
+            session.incoming_qos2.add(pid)
+            conn.write(sc.send(Pubrec(pid, reason)))
+        if self._events.wants(PublishAccepted):
+            identity = session.identity
+            self._events.publish(
+                PublishAccepted(
+                    self._wall(),
+                    session.client_id,
+                    identity.name,
+                    identity.tenant_id,
+                    packet.topic,
+                    qos,
+                    packet.retain,
+                    len(packet.payload),
+                )
+            )
+
+    def publish(self, msg: Message, sender: Session | None) -> int:
+        """Route ``msg`` to every matching subscription; returns how many got it."""
+        if msg.retain:
+            if msg.payload:
+                self.retained[msg.topic] = msg
+            else:  # MQTT-3.3.1-10/11: an empty retained message clears the topic
+                self.retained.pop(msg.topic, None)
+        match = self.trie.match(msg.topic)
+        count = 0
+        for session, subs in match.direct:
+            if self._deliver_to(session, msg, subs, sender):
+                count += 1
+        for group, members in match.groups:
+            online = [m for m in members if m[0].conn is not None] or list(members)
+            turn = next(self._rr.setdefault(group, itertools.count()))  # one turn per group
+            session, opts = online[turn % len(online)]
+            if self._deliver_to(session, msg, (opts,), sender):
+                count += 1
+        return count
+
+    def _deliver_to(
+        self, session: Session, msg: Message, subs: tuple[SubOptions, ...], sender: Session | None
+    ) -> bool:
+        qos = -1
+        rap = False
+        sub_ids: list[int] = []
+        for opts in subs:
+            if opts.no_local and sender is session:  # MQTT-3.8.3-3
+                continue
+            qos = max(qos, opts.qos)
+            rap = rap or opts.retain_as_published
+            if opts.subscription_id is not None:
+                sub_ids.append(opts.subscription_id)
+        if qos < 0:
+            return False
+        # MQTT-3.3.1-12/13: the retain flag is kept only with Retain As Published
+        self.enqueue(session, Delivery(msg, min(qos, msg.qos), msg.retain and rap, tuple(sub_ids)))
+        return True
+
+    def enqueue(self, session: Session, delivery: Delivery) -> None:
+        """Send now if possible, else queue (QoS 1/2) or drop and count (QoS 0)."""
+        conn = session.conn
+        if delivery.qos == 0:
+            if conn is None or conn.congested:
+                self.stats.dropped += 1
+                session.dropped += 1
+            elif conn.send_publish(delivery):
+                self.stats.sent += 1
+            return
+        if conn is not None and not session.queue and not session.resend and conn.can_send():
+            self._send_now(session, conn, delivery)
+            return
+        if len(session.queue) >= self._max_queued:
+            self.stats.dropped += 1
+            session.dropped += 1
+            if conn is not None:  # tell an online client why, then end it
+                conn.close(ReasonCode.QUOTA_EXCEEDED, "queue_full")
+            return
+        session.queue.append(delivery)
+
+    def _send_now(self, session: Session, conn: MqttProtocol, delivery: Delivery) -> None:
+        pid = session.next_packet_id()
+        delivery.packet_id = pid
+        session.inflight[pid] = delivery
+        if conn.send_publish(delivery):
+            self.stats.sent += 1
+        else:
+            del session.inflight[pid]
+
+    def drain(self, session: Session) -> None:
+        """Re-send held messages, then move queued ones into flight, while there is quota."""
+        conn = session.conn
+        if conn is None:
+            return
+        resend = session.resend
+        while resend and conn.can_resend():
+            delivery = session.inflight.get(resend.popleft())
+            if delivery is not None:
+                conn.send_publish(delivery, dup=True)  # MQTT-4.4.0-1: the same packet id
+        if resend:
+            return  # nothing new may overtake what is waiting to be re-sent (MQTT-4.6.0-5)
+        now = self._now()
+        queue = session.queue
+        while queue and conn.can_send():
+            delivery = queue.popleft()
+            if not delivery.message.expired(now):  # MQTT-3.3.2-5
+                self._send_now(session, conn, delivery)
+
+    def resend(self, session: Session) -> None:
+        """After a resumed session's CONNACK: unacknowledged messages again, then the queue."""
+        conn = session.conn
+        if conn is None:
+            return
+        session.resend.clear()
+        for pid, delivery in session.inflight.items():
+            if delivery.released:
+                conn.write(conn.sc.send(Pubrel(pid)))
+            else:  # MQTT-4.4.0-1: in order, with the original ids, as quota allows
+                session.resend.append(pid)
+        self.drain(session)
+
+    def _may_publish(self, session: Session, topic: str) -> bool:
+        if topic.startswith("$"):  # $-topics belong to the hub (MQTT-4.7.2-1)
+            return False
+        generation = self._authorizer.generation
+        cache = session.authz_cache
+        if session.authz_generation != generation:
+            cache.clear()
+            session.authz_generation = generation
+        allowed = cache.get(topic)
+        if allowed is None:
+            allowed = self._authorizer.may_publish(session.identity, session.client_id, topic)
+            if len(cache) >= _AUTHZ_CACHE_MAX:
+                cache.clear()
+            cache[topic] = allowed
+        return allowed
+
+    # -- subscribe -------------------------------------------------------------------------
+
+    def on_subscribe(self, conn: MqttProtocol, session: Session, packet: Subscribe) -> None:
+        """Handle SUBSCRIBE: validate, authorize, store, SUBACK, then retained messages."""
+        v5 = conn.sc.version == MQTT_5_0
+        sub_ids = packet.properties.subscription_identifiers
+        sub_id = sub_ids[0] if sub_ids else None
+        codes: list[int] = []
+        retained: list[Delivery] = []
+        for sub in packet.subscriptions:
+            code, new = self._subscribe_one(session, sub.topic_filter, sub, sub_id, v5)
+            codes.append(code)
+            if code > 2 or sub.retain_handling == 2 or (sub.retain_handling == 1 and not new):
+                continue
+            if sub.topic_filter.startswith("$share/"):
+                continue  # MQTT-3.8.4-? retained messages are not sent to shared subscriptions
+            opts = session.subscriptions[sub.topic_filter]
+            retained += self._retained_for(opts)
+        conn.write(conn.sc.send(Suback(packet.packet_id, codes)))
+        for delivery in retained:
+            self.enqueue(session, delivery)
+
+    def _subscribe_one(
+        self, session: Session, topic_filter: str, sub: Subscription, sub_id: int | None, v5: bool
+    ) -> tuple[int, bool]:
+        if topic_filter_problem(topic_filter, max_levels=self._max_levels, shared=v5):
+            return (ReasonCode.TOPIC_FILTER_INVALID if v5 else 0x80), False
+        shared = parse_shared_subscription(topic_filter) if v5 else None
+        if shared is not None and sub.no_local:
+            raise RemoteProtocolError("No Local on a shared subscription (MQTT-3.8.3-4)")
+        inner = shared.topic_filter if shared else topic_filter
+        if not self._authorizer.may_subscribe(session.identity, session.client_id, inner):
+            self.stats.refused += 1
+            if self._events.wants(SubscribeRefused):
+                self._events.publish(
+                    SubscribeRefused(
+                        self._wall(),
+                        session.client_id,
+                        session.identity.name,
+                        session.identity.tenant_id,
+                        topic_filter,
+                        ReasonCode.NOT_AUTHORIZED,
+                    )
+                )
+            return (ReasonCode.NOT_AUTHORIZED if v5 else 0x80), False
+        opts = SubOptions(
+            topic_filter=inner,
+            qos=sub.qos,
+            no_local=sub.no_local,
+            retain_as_published=sub.retain_as_published,
+            retain_handling=sub.retain_handling,
+            subscription_id=sub_id,
+            # the whole "$share/{name}/{filter}" names the group: one share name with two
+            # filters is two independent shared subscriptions (5.0 §4.8.2)
+            group=topic_filter if shared else None,
+        )
+        new = topic_filter not in session.subscriptions
+        session.subscriptions[topic_filter] = opts
+        self.trie.add(inner, session, opts, group=opts.group)
+        return sub.qos, new
+
+    def _retained_for(self, opts: SubOptions) -> list[Delivery]:
+        now = self._now()
+        ids = (opts.subscription_id,) if opts.subscription_id is not None else ()
+        out = []
+        for topic, msg in list(self.retained.items()):
+            if msg.expired(now):
+                del self.retained[topic]
+            elif matches(opts.topic_filter, topic):
+                out.append(Delivery(msg, min(msg.qos, opts.qos), True, ids))  # MQTT-3.3.1-9
+        return out
+
+    def on_unsubscribe(self, conn: MqttProtocol, session: Session, packet: Unsubscribe) -> None:
+        """Handle UNSUBSCRIBE (MQTT-3.10.4-1..6)."""
+        codes = [
+            0 if self.unsubscribe(session, f) else ReasonCode.NO_SUBSCRIPTION_EXISTED
+            for f in packet.topic_filters
+        ]
+        conn.write(conn.sc.send(Unsuback(packet.packet_id, codes)))
+
+    def unsubscribe(self, session: Session, topic_filter: str) -> bool:
+        """Remove one subscription of ``session``; False if it had none."""
+        opts = session.subscriptions.pop(topic_filter, None)
+        if opts is None:
+            return False
+        self.trie.remove(opts.topic_filter, session, group=opts.group)
+        if opts.group is not None:
+            self._rr.pop(opts.group, None)  # the rotation restarts; the table stays bounded
+        return True
+
+    def forget(self, session: Session) -> None:
+        """Remove every subscription of an ended session."""
+        for topic_filter in list(session.subscriptions):
+            self.unsubscribe(session, topic_filter)
