@@ -21,6 +21,7 @@ from fleetward.access.static_policy import MqttUser, StaticPolicy
 from fleetward.api import ApiContext, create_app
 from fleetward.broker import Broker, BrokerLimits, ListenerInfo, start_listener
 from fleetward.broker.listeners import Listening
+from fleetward.broker.persistence import BrokerStore
 from fleetward.clock import Clock, SystemClock
 from fleetward.config import Settings
 from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
@@ -143,7 +144,15 @@ class Hub:
             topic_alias_maximum=mqtt.topic_alias_maximum,
             write_buffer_high_water=mqtt.write_buffer_high_water,
         )
-        broker = Broker(limits, policy, policy, self.events, self.clock)
+        store = (
+            BrokerStore(self.settings.data_dir / "broker.db", fsync=mqtt.durable_fsync)
+            if mqtt.persistence
+            else None
+        )
+        broker = Broker(limits, policy, policy, self.events, self.clock, store)
+        restored = broker.restore()
+        if restored:
+            log.info("restored %d persistent MQTT sessions", restored)
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
@@ -170,6 +179,8 @@ class Hub:
         for server in self._mqtt_servers:
             await server.wait_closed()
         self._mqtt_servers.clear()
+        if self.broker is not None:
+            self.broker.journal.close()
 
     async def serve(self, tls: TlsMaterial | None) -> None:
         """Run every listener until cancelled or signalled."""

@@ -94,6 +94,8 @@ class MqttSettings(_Section):
     max_keep_alive: int = Field(default=600, ge=0, le=65535)
     topic_alias_maximum: int = Field(default=64, ge=0, le=65535)
     write_buffer_high_water: int = Field(default=1 << 20, ge=16 * 1024, le=1 << 30)
+    persistence: bool = True
+    durable_fsync: bool = False
 
 
 class TlsSettings(_Section):

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetward.access.mqtt_hooks import Authenticator, Authorizer, ConnectInfo, Identity
+from fleetward.broker.journal import Journal
+from fleetward.broker.persistence import BrokerStore
 from fleetward.broker.protocol import MqttProtocol
 from fleetward.broker.router import Router
 from fleetward.broker.session import Message, Session
@@ -63,6 +65,7 @@ class Broker:
         authorizer: Authorizer,
         events: EventBus,
         clock: Clock,
+        store: BrokerStore | None = None,
     ) -> None:
         self.limits = limits
         self.events = events
@@ -71,9 +74,11 @@ class Broker:
         self._authorizer = authorizer
         self.sessions: dict[str, Session] = {}
         self.connections: set[MqttProtocol] = set()
+        self.journal = Journal(store, asyncio.get_running_loop().time)
         self.router = Router(
             authorizer,
             events,
+            self.journal,
             max_queued=limits.max_queued_messages,
             max_levels=limits.max_topic_levels,
             wall=clock.now,
@@ -165,6 +170,7 @@ class Broker:
         )
         session.expiry_interval = min(requested or 0, self.limits.max_session_expiry)
         conn.session = session
+        self.journal.session_saved(session, connected=True)
         props = self._connack_properties(connect, assigned, requested or 0) if v5 else Properties()
         self.events.publish(
             ClientConnected(
@@ -221,10 +227,12 @@ class Broker:
     def on_subscribe(self, conn: MqttProtocol, session: Session, packet: Subscribe) -> None:
         """A client's SUBSCRIBE."""
         self.router.on_subscribe(conn, session, packet)
+        self.journal.session_saved(session, connected=True)
 
     def on_unsubscribe(self, conn: MqttProtocol, session: Session, packet: Unsubscribe) -> None:
         """A client's UNSUBSCRIBE."""
         self.router.on_unsubscribe(conn, session, packet)
+        self.journal.session_saved(session, connected=True)
 
     def detach(self, conn: MqttProtocol) -> None:
         """The connection is gone: will, session expiry, event."""
@@ -246,10 +254,12 @@ class Broker:
             session.will = None
         if session.expiry_interval == 0:
             self._end_session(session)
-        elif session.expiry_interval != _NEVER:
-            session.expiry_handle = self._loop.call_later(
-                session.expiry_interval, self._end_session, session
-            )
+        else:
+            self.journal.session_saved(session, connected=False)
+            if session.expiry_interval != _NEVER:
+                session.expiry_handle = self._loop.call_later(
+                    session.expiry_interval, self._end_session, session
+                )
         identity = session.identity
         self.events.publish(
             ClientDisconnected(
@@ -291,6 +301,7 @@ class Broker:
         self.router.forget(session)
         session.queue.clear()
         session.inflight.clear()
+        self.journal.session_ended(session)
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
 
@@ -330,13 +341,28 @@ class Broker:
             for topic_filter in list(session.subscriptions):
                 if match(session, topic_filter) and self.router.unsubscribe(session, topic_filter):
                     dropped += 1
+                    self.journal.session_saved(session, connected=session.conn is not None)
         return dropped
+
+    def restore(self) -> int:
+        """Load persistent sessions and retained messages saved by an earlier run."""
+        sessions, retained = self.journal.restore()
+        for session, remaining in sessions:
+            self.sessions[session.client_id] = session
+            for opts in session.subscriptions.values():
+                self.router.trie.add(opts.topic_filter, session, opts, group=opts.group)
+            if remaining is not None:
+                session.expiry_handle = self._loop.call_later(remaining, self._end_session, session)
+        for msg in retained:
+            self.router.retained[msg.topic] = msg
+        return len(sessions)
 
     def shutdown(self) -> None:
         """Tell every client the server is going away and close them (wills are kept)."""
         for conn in list(self.connections):
             conn.will_wanted = False
             conn.close(ReasonCode.SERVER_SHUTTING_DOWN, "server_shutdown")
+        self.journal.commit()
 
 
 def _will_delay(session: Session) -> int:

@@ -184,7 +184,9 @@ class MqttProtocol(asyncio.Protocol):
         if type(packet) is Publish:
             self.broker.on_publish(self, session, packet)
         elif type(packet) is Puback or type(packet) is Pubcomp:
-            if session.inflight.pop(packet.packet_id, None) is not None:
+            done = session.inflight.pop(packet.packet_id, None)
+            if done is not None:
+                self.broker.journal.delivery_done(session, done)
                 self.broker.drain(session)
         elif type(packet) is Pubrec:
             delivery = session.inflight.get(packet.packet_id)
@@ -194,13 +196,17 @@ class MqttProtocol(asyncio.Protocol):
                 )
             elif packet.reason_code >= 0x80:  # the client refused it: the flow ends here
                 del session.inflight[packet.packet_id]
+                self.broker.journal.delivery_done(session, delivery)
                 self.broker.drain(session)
             else:
                 delivery.released = True
+                self.broker.journal.delivery_in_flight(session, delivery)
                 self.write(self.sc.send(Pubrel(packet.packet_id)))
         elif type(packet) is Pubrel:
             known = packet.packet_id in session.incoming_qos2
             session.incoming_qos2.discard(packet.packet_id)
+            if known:
+                self.broker.journal.incoming_qos2(session, packet.packet_id, False)
             reason = 0 if known else ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
             self.write(self.sc.send(Pubcomp(packet.packet_id, reason)))
         elif type(packet) is Subscribe:
@@ -267,6 +273,8 @@ class MqttProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_pending = False
+        # Acknowledgements leave only after what they acknowledge is durable.
+        self.broker.journal.commit()
         if self.transport is not None and self._out:
             out, self._out = self._out, []
             self.transport.write(b"".join(out))  # one write per destination per turn

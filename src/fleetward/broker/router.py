@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetward.access.mqtt_hooks import Authorizer
+from fleetward.broker.journal import Journal
 from fleetward.broker.protocol import MqttProtocol
 from fleetward.broker.session import Delivery, Message, Session, SubOptions
 from fleetward.broker.subscriptions import SubscriptionTrie
@@ -57,6 +58,7 @@ class Router:
     __slots__ = (
         "_authorizer",
         "_events",
+        "_journal",
         "_max_levels",
         "_max_queued",
         "_now",
@@ -71,6 +73,7 @@ class Router:
         self,
         authorizer: Authorizer,
         events: EventBus,
+        journal: Journal,
         *,
         max_queued: int,
         max_levels: int,
@@ -78,6 +81,7 @@ class Router:
     ) -> None:
         self._authorizer = authorizer
         self._events = events
+        self._journal = journal
         self._max_queued = max_queued
         self._max_levels = max_levels
         self._wall = wall
@@ -104,6 +108,7 @@ class Router:
             elif qos == 2:
                 if not reason:  # 3.1.1 cannot refuse: complete the flow, drop the message
                     session.incoming_qos2.add(pid)
+                    self._journal.incoming_qos2(session, pid, True)
                 conn.write(sc.send(Pubrec(pid, reason)))
             return
         props = packet.properties
@@ -125,6 +130,7 @@ class Router:
             conn.write(sc.send(Puback(pid, reason)))
         elif qos == 2:
             session.incoming_qos2.add(pid)
+            self._journal.incoming_qos2(session, pid, True)
             conn.write(sc.send(Pubrec(pid, reason)))
         if self._events.wants(PublishAccepted):
             identity = session.identity
@@ -146,8 +152,9 @@ class Router:
         if msg.retain:
             if msg.payload:
                 self.retained[msg.topic] = msg
-            else:  # MQTT-3.3.1-10/11: an empty retained message clears the topic
-                self.retained.pop(msg.topic, None)
+                self._journal.retained(msg.topic, msg)
+            elif self.retained.pop(msg.topic, None) is not None:  # MQTT-3.3.1-10/11
+                self._journal.retained(msg.topic, None)
         match = self.trie.match(msg.topic)
         count = 0
         for session, subs in match.direct:
@@ -191,6 +198,7 @@ class Router:
                 self.stats.sent += 1
             return
         if conn is not None and not session.queue and not session.resend and conn.can_send():
+            self._journal.delivery_added(session, delivery)
             self._send_now(session, conn, delivery)
             return
         if len(session.queue) >= self._max_queued:
@@ -199,6 +207,7 @@ class Router:
             if conn is not None:  # tell an online client why, then end it
                 conn.close(ReasonCode.QUOTA_EXCEEDED, "queue_full")
             return
+        self._journal.delivery_added(session, delivery)
         session.queue.append(delivery)
 
     def _send_now(self, session: Session, conn: MqttProtocol, delivery: Delivery) -> None:
@@ -207,8 +216,10 @@ class Router:
         session.inflight[pid] = delivery
         if conn.send_publish(delivery):
             self.stats.sent += 1
+            self._journal.delivery_in_flight(session, delivery)
         else:
             del session.inflight[pid]
+            self._journal.delivery_done(session, delivery)
 
     def drain(self, session: Session) -> None:
         """Re-send held messages, then move queued ones into flight, while there is quota."""
@@ -226,7 +237,9 @@ class Router:
         queue = session.queue
         while queue and conn.can_send():
             delivery = queue.popleft()
-            if not delivery.message.expired(now):  # MQTT-3.3.2-5
+            if delivery.message.expired(now):  # MQTT-3.3.2-5
+                self._journal.delivery_done(session, delivery)
+            else:
                 self._send_now(session, conn, delivery)
 
     def resend(self, session: Session) -> None:

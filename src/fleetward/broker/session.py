@@ -67,7 +67,7 @@ class SubOptions:
 class Delivery:
     """A message on its way to one session, with the options it is sent with."""
 
-    __slots__ = ("message", "packet_id", "qos", "released", "retain", "sub_ids")
+    __slots__ = ("message", "packet_id", "qos", "released", "retain", "seq", "sub_ids")
 
     def __init__(self, message: Message, qos: int, retain: bool, sub_ids: tuple[int, ...]) -> None:
         self.message = message
@@ -76,6 +76,7 @@ class Delivery:
         self.sub_ids = sub_ids
         self.packet_id = 0
         self.released = False  # QoS 2: PUBREC received, PUBREL sent
+        self.seq = 0  # position in the durable journal; 0 = not journaled
 
 
 class Session:
