@@ -111,7 +111,7 @@ def main() -> None:
     try:
         import uvloop
 
-        uvloop.install()
+        uvloop.install()  # the load generator (the brokers choose their own loop)
     except ImportError:
         pass
     starters = {"fleetward": start_fleetward, "mosquitto": start_mosquitto, "amqtt": start_amqtt}

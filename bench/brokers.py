@@ -141,9 +141,8 @@ def start_amqtt(work: Path) -> Running:
     conf = work / "amqtt.yaml"
     conf.write_text(
         "listeners:\n"
-        "  default:\n    type: tcp\n    max-connections: 20000\n"
-        f"  plain:\n    bind: 127.0.0.1:{port}\n"
-        f"  secure:\n    bind: 127.0.0.1:{tls_port}\n    ssl: true\n"
+        f"  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\n    max_connections: 0\n"
+        f"  secure:\n    type: tcp\n    bind: 127.0.0.1:{tls_port}\n    ssl: true\n"
         f"    certfile: {tls.cert_file}\n    keyfile: {tls.key_file}\n"
         "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
     )

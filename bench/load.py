@@ -95,12 +95,16 @@ class Client(asyncio.Protocol):
 
 
 class Qos1Subscriber(Client):
-    """Acknowledges every QoS 1 PUBLISH (all of size ``size``, topic length ``tlen``)."""
+    """Acknowledges every QoS 1 PUBLISH (all of size ``size``, topic length ``tlen``).
+
+    ``on_count`` runs after each batch: closed-loop publishers use it to refill.
+    """
 
     def __init__(self, client_id: str, size: int, tlen: int) -> None:
         super().__init__(client_id)
         self.size, self.tlen, self.count = size, tlen, 0
         self._buf = b""
+        self.on_count: Callable[[], None] | None = None
 
     def payload(self, data: bytes) -> None:
         buf = self._buf + data
@@ -111,6 +115,8 @@ class Qos1Subscriber(Client):
             self.transport.write(b"".join(acks))
         self.count += n
         self._buf = buf[n * size :]
+        if n and self.on_count is not None:
+            self.on_count()
 
 
 class Qos0Publisher(Client):
@@ -140,12 +146,25 @@ class Qos0Publisher(Client):
 
 
 class Qos1Publisher(Client):
-    """Keeps ``window`` QoS 1 messages in flight, refilling as PUBACKs arrive."""
+    """Keeps ``window`` QoS 1 messages in flight, refilling as PUBACKs arrive.
 
-    def __init__(self, client_id: str, topic: str, window: int = 256) -> None:
+    With ``in_system`` (a callable giving messages published but not yet delivered, across
+    all publishers) and ``budget``, it is closed-loop: it never lets more than ``budget``
+    messages be on their way end to end, as a pipeline with flow control would.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        topic: str,
+        window: int = 256,
+        in_system: Callable[[], int] | None = None,
+        budget: int = 0,
+    ) -> None:
         super().__init__(client_id)
         self.packets = [publish_bytes(topic, 1, pid) for pid in range(1, 65536)]
         self.window, self.sent, self.acked, self.running = window, 0, 0, False
+        self.in_system, self.budget = in_system, budget
         self._ack_bytes = 0
 
     def payload(self, data: bytes) -> None:
@@ -158,6 +177,8 @@ class Qos1Publisher(Client):
         if not self.running or self.transport is None:
             return
         room = self.window - (self.sent - self.acked)
+        if self.in_system is not None:
+            room = min(room, self.budget - self.in_system())
         if room <= 0:
             return
         start = self.sent % 65535

@@ -198,11 +198,13 @@ class Hub:
 
 
 def run_forever(hub: Hub, tls: TlsMaterial | None) -> None:
-    """Run the hub on uvloop when available."""
-    try:
-        import uvloop
+    """Run the hub on the configured event loop (uvloop only when asked and installed)."""
+    runner: Any = asyncio.run
+    if hub.settings.event_loop == "uvloop":
+        try:
+            import uvloop
 
-        runner: Any = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
+            runner = uvloop.run
+        except ImportError:
+            log.warning("event_loop = uvloop, but uvloop is not installed: using asyncio")
     runner(hub.serve(tls))

@@ -134,6 +134,9 @@ class Settings(_Section):
     """Every setting of the hub."""
 
     data_dir: Path = Path("data")
+    # The standard loop is the default: with uvloop 0.23 our broker's flat-out QoS 0
+    # fan-in stalled for whole seconds (docs/benchmarks.md); opt in to measure it again.
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()
     tls: TlsSettings = TlsSettings()
