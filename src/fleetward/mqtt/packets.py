@@ -99,43 +99,40 @@ class Publish:
 
 
 @dataclass(slots=True)
-class Puback:
+class _Ack:
+    """The shared layout of the four QoS acknowledgements (5.0 §3.4-3.7)."""
+
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES
+
+
+@dataclass(slots=True)
+class Puback(_Ack):
     """PUBACK (5.0 §3.4): QoS 1 acknowledgement."""
 
     packet_type: ClassVar[int] = PacketType.PUBACK
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = EMPTY_PROPERTIES
 
 
 @dataclass(slots=True)
-class Pubrec:
+class Pubrec(_Ack):
     """PUBREC (5.0 §3.5): QoS 2 delivery, part 1."""
 
     packet_type: ClassVar[int] = PacketType.PUBREC
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = EMPTY_PROPERTIES
 
 
 @dataclass(slots=True)
-class Pubrel:
+class Pubrel(_Ack):
     """PUBREL (5.0 §3.6): QoS 2 delivery, part 2."""
 
     packet_type: ClassVar[int] = PacketType.PUBREL
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = EMPTY_PROPERTIES
 
 
 @dataclass(slots=True)
-class Pubcomp:
+class Pubcomp(_Ack):
     """PUBCOMP (5.0 §3.7): QoS 2 delivery, part 3."""
 
     packet_type: ClassVar[int] = PacketType.PUBCOMP
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = EMPTY_PROPERTIES
 
 
 @dataclass(slots=True)
