@@ -15,9 +15,7 @@ from fleetward.mqtt.constants import (
     AUTH_REASON_CODES,
     CONNACK_REASON_CODES,
     DISCONNECT_REASON_CODES,
-    MQTT_3_1_1,
     MQTT_5_0,
-    PROTOCOL_NAME,
     PUBACK_REASON_CODES,
     PUBREL_REASON_CODES,
     SUBACK_REASON_CODES,
@@ -27,18 +25,15 @@ from fleetward.mqtt.constants import (
     PacketType,
 )
 from fleetward.mqtt.errors import (
-    ClientIdentifierNotValidError,
     MalformedPacketError,
     PayloadFormatInvalidError,
     RemoteProtocolError,
     TopicFilterInvalidError,
     TopicNameInvalidError,
-    UnsupportedProtocolVersionError,
 )
 from fleetward.mqtt.packets import (
     Auth,
     Connack,
-    Connect,
     Disconnect,
     Packet,
     Pingreq,
@@ -53,23 +48,21 @@ from fleetward.mqtt.packets import (
     Subscription,
     Unsuback,
     Unsubscribe,
-    Will,
 )
-from fleetward.mqtt.primitives import decode_binary, decode_string, decode_uint16
+from fleetward.mqtt.primitives import decode_string, decode_uint16
 from fleetward.mqtt.properties import (
     EMPTY_PROPERTIES,
-    WILL_PROPERTIES,
     Properties,
 )
 from fleetward.mqtt.property_codec import decode_properties
 from fleetward.mqtt.topics import SHARE_PREFIX, topic_filter_problem
 
-__all__ = ["READERS", "read_connect", "read_publish", "topic_name_error"]
+__all__ = ["READERS", "check_done", "check_utf8_payload", "read_publish", "topic_name_error"]
 
 Reader = Callable[[int, bytes, int, int, int], Packet]
 
 
-def _done(pos: int, end: int) -> None:
+def check_done(pos: int, end: int) -> None:
     if pos != end:
         raise MalformedPacketError("trailing bytes inside the packet")
 
@@ -88,7 +81,7 @@ def _reason(code: int, allowed: frozenset[int], what: str) -> int:
     return code
 
 
-def _check_utf8_payload(payload: bytes, props: Properties) -> None:
+def check_utf8_payload(payload: bytes, props: Properties) -> None:
     """Payload Format Indicator 1 promises UTF-8 (5.0 §3.3.2.3.2); check it (0x99)."""
     if props.payload_format_indicator == 1:
         try:
@@ -110,89 +103,6 @@ def topic_name_error(topic: str, version: int) -> RemoteProtocolError:
     return TopicNameInvalidError("wildcard in a topic name (MQTT-3.3.2-2)")
 
 
-def read_connect(first: int, buf: bytes, pos: int, end: int, nonminimal: int) -> Connect:
-    """CONNECT (5.0 §3.1); ``nonminimal`` is 1 when the Remaining Length was padded.
-
-    The protocol level decides the format of everything after it, and of our answer, so
-    it is read first and attached to every error raised afterwards.
-    """
-    del first
-    name, pos = decode_string(buf, pos, end)
-    if pos >= end:
-        raise MalformedPacketError("CONNECT ends before the protocol level")
-    level = buf[pos]
-    if name != PROTOCOL_NAME or level not in (MQTT_3_1_1, MQTT_5_0):
-        # MQTT-3.1.2-1/2 (v3 MQTT-3.1.2-1/2): answer 0x84, or 3.1.1 CONNACK 0x01.
-        raise UnsupportedProtocolVersionError(
-            f"unsupported protocol {name!r} level {level}",
-            protocol_version=MQTT_5_0 if level > MQTT_3_1_1 else MQTT_3_1_1,
-        )
-    try:
-        if nonminimal and level == MQTT_5_0:
-            raise MalformedPacketError("Remaining Length not minimally encoded (MQTT-1.5.5-1)")
-        return _read_connect_rest(buf, pos + 1, end, level)
-    except RemoteProtocolError as e:
-        if e.protocol_version is None:
-            e.protocol_version = level
-        raise
-
-
-def _read_connect_rest(buf: bytes, pos: int, end: int, level: int) -> Connect:
-    if pos + 3 > end:
-        raise MalformedPacketError("CONNECT variable header is truncated")
-    flags = buf[pos]
-    keep_alive = (buf[pos + 1] << 8) | buf[pos + 2]
-    pos += 3
-    if flags & 0x01:
-        raise MalformedPacketError("reserved CONNECT flag is set (MQTT-3.1.2-3)")
-    will_flag = flags & 0x04
-    will_qos = (flags >> 3) & 0x03
-    will_retain = flags & 0x20
-    if not will_flag and (will_qos or will_retain):
-        raise MalformedPacketError("Will QoS/Retain set without a Will (MQTT-3.1.2-11/13/15)")
-    if will_qos == 3:
-        raise MalformedPacketError("Will QoS 3 (MQTT-3.1.2-14)")
-    if level == MQTT_3_1_1 and flags & 0x40 and not flags & 0x80:
-        raise MalformedPacketError("password without user name (v3 MQTT-3.1.2-22)")
-    props = EMPTY_PROPERTIES
-    if level == MQTT_5_0:
-        props, pos = decode_properties(buf, pos, end, PacketType.CONNECT)
-        if props.authentication_data is not None and props.authentication_method is None:
-            raise RemoteProtocolError("Authentication Data without a Method (5.0 §3.1.2.11.10)")
-    client_id, pos = decode_string(buf, pos, end)  # MQTT-3.1.3-3/4
-    clean_start = bool(flags & 0x02)
-    if level == MQTT_3_1_1 and not client_id and not clean_start:
-        raise ClientIdentifierNotValidError(
-            "zero-byte ClientId with CleanSession 0 (v3 MQTT-3.1.3-7/8)"
-        )
-    will = None
-    if will_flag:
-        will, pos = _read_will(buf, pos, end, level, will_qos, bool(will_retain))
-    username = None
-    password = None
-    if flags & 0x80:
-        username, pos = decode_string(buf, pos, end)  # MQTT-3.1.2-19, MQTT-3.1.3-10
-    if flags & 0x40:
-        password, pos = decode_binary(buf, pos, end)  # MQTT-3.1.2-21
-    _done(pos, end)
-    return Connect(client_id, level, clean_start, keep_alive, username, password, will, props)
-
-
-def _read_will(
-    buf: bytes, pos: int, end: int, level: int, qos: int, retain: bool
-) -> tuple[Will, int]:
-    """Will Properties, Will Topic and Will Payload (5.0 §3.1.3.2-4)."""
-    props = EMPTY_PROPERTIES
-    if level == MQTT_5_0:
-        props, pos = decode_properties(buf, pos, end, WILL_PROPERTIES)
-    topic, pos = decode_string(buf, pos, end)
-    if not topic or "+" in topic or "#" in topic:
-        raise TopicNameInvalidError("invalid Will Topic (MQTT-3.1.3-9, MQTT-4.7.3-1)")
-    payload, pos = decode_binary(buf, pos, end)
-    _check_utf8_payload(payload, props)
-    return Will(topic, payload, qos, retain, props), pos
-
-
 def read_publish(first: int, buf: bytes, pos: int, end: int, version: int) -> Publish:
     """PUBLISH, the general path (5.0 §3.3); the codec inlines the common case.
 
@@ -209,7 +119,7 @@ def read_publish(first: int, buf: bytes, pos: int, end: int, version: int) -> Pu
     if "+" in topic or "#" in topic or (not topic and props.topic_alias is None):
         raise topic_name_error(topic, version)
     payload = buf[pos:end]
-    _check_utf8_payload(payload, props)
+    check_utf8_payload(payload, props)
     return Publish(topic, payload, qos, bool(first & 0x01), bool(first & 0x08), packet_id, props)
 
 
@@ -232,7 +142,7 @@ def _read_connack(first: int, buf: bytes, pos: int, end: int, version: int) -> C
         reason = mapped
     if flags and reason:
         raise RemoteProtocolError("Session Present with a refusal (MQTT-3.2.2-6, v3 -4)")
-    _done(pos, end)
+    check_done(pos, end)
     return Connack(bool(flags), reason, props)
 
 
@@ -257,7 +167,7 @@ def _read_ack(first: int, buf: bytes, pos: int, end: int, version: int) -> Packe
         pos += 1
         if pos < end:
             props, pos = decode_properties(buf, pos, end, ptype)
-    _done(pos, end)
+    check_done(pos, end)
     return cls(packet_id, reason, props)
 
 
@@ -340,7 +250,7 @@ def _read_unsuback(first: int, buf: bytes, pos: int, end: int, version: int) -> 
     del first
     packet_id, pos = _packet_id(buf, pos, end)
     if version != MQTT_5_0:
-        _done(pos, end)
+        check_done(pos, end)
         return Unsuback(packet_id)
     props, pos = decode_properties(buf, pos, end, PacketType.UNSUBACK)
     return Unsuback(packet_id, _read_codes(buf, pos, end, UNSUBACK_REASON_CODES, "UNSUBACK"), props)
@@ -349,7 +259,7 @@ def _read_unsuback(first: int, buf: bytes, pos: int, end: int, version: int) -> 
 def _read_empty(first: int, buf: bytes, pos: int, end: int, version: int) -> Packet:
     """PINGREQ and PINGRESP have no variable header or payload (5.0 §3.12-3.13)."""
     del buf, version
-    _done(pos, end)
+    check_done(pos, end)
     return Pingreq() if first >> 4 == PacketType.PINGREQ else Pingresp()
 
 
@@ -361,7 +271,7 @@ def _read_reason_only(
     if version != MQTT_5_0:
         if ptype == PacketType.AUTH:
             raise MalformedPacketError("AUTH is reserved in MQTT 3.1.1")
-        _done(pos, end)  # v3 DISCONNECT has no variable header (3.1.1 §3.14)
+        check_done(pos, end)  # v3 DISCONNECT has no variable header (3.1.1 §3.14)
         return 0, EMPTY_PROPERTIES
     if pos == end:
         return 0, EMPTY_PROPERTIES
@@ -375,7 +285,7 @@ def _read_reason_only(
     props = EMPTY_PROPERTIES
     if pos < end:  # 5.0 §3.14.2.2.1: Remaining Length < 2 means no properties
         props, pos = decode_properties(buf, pos, end, ptype)
-    _done(pos, end)
+    check_done(pos, end)
     return reason, props
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from fleetward.mqtt._read import READERS, read_connect, read_publish, topic_name_error
+from fleetward.mqtt._read import READERS, read_publish, topic_name_error
+from fleetward.mqtt._read_connect import read_connect
 from fleetward.mqtt._write import WRITERS, publish_parts
 from fleetward.mqtt.constants import (
     MAX_PACKET_SIZE,

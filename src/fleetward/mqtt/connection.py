@@ -32,10 +32,8 @@ from typing import Final
 from fleetward.mqtt.answers import error_answer
 from fleetward.mqtt.codec import Decoder, encode, encode_publish_parts
 from fleetward.mqtt.constants import (
-    CLIENT_DISCONNECT_REASON_CODES,
     MQTT_5_0,
     PacketType,
-    ReasonCode,
 )
 from fleetward.mqtt.errors import (
     LocalProtocolError,
@@ -44,7 +42,14 @@ from fleetward.mqtt.errors import (
     ReceiveMaximumExceededError,
     RemoteProtocolError,
 )
-from fleetward.mqtt.limits import ClientLimits, ServerLimits, TopicAliases
+from fleetward.mqtt.limits import (
+    ClientLimits,
+    ServerLimits,
+    TopicAliases,
+    check_accepting_connack,
+    check_client_auth,
+    check_client_disconnect,
+)
 from fleetward.mqtt.packets import (
     Auth,
     Connack,
@@ -290,35 +295,12 @@ class ServerConnection:
             self._inbound.add(packet.packet_id)
 
     def _receive_disconnect(self, packet: Disconnect) -> None:
-        if self._decoder.version != MQTT_5_0:
-            return
-        if packet.reason_code not in CLIENT_DISCONNECT_REASON_CODES:
-            raise RemoteProtocolError(
-                f"DISCONNECT reason 0x{packet.reason_code:02X} is for servers only"
-            )
-        connect = self.connect
-        expiry = packet.properties.session_expiry_interval
-        if connect is not None and expiry and not connect.properties.session_expiry_interval:
-            raise RemoteProtocolError(
-                "non-zero Session Expiry on DISCONNECT after zero on CONNECT (5.0 §3.14.2.2.2)"
-            )
+        if self._decoder.version == MQTT_5_0:
+            check_client_disconnect(packet, self.connect)
 
     def _receive_auth(self, packet: Auth) -> None:
-        method = self.client_limits.authentication_method
-        if method is None:
-            raise RemoteProtocolError("AUTH without an Authentication Method (MQTT-4.12.0-7)")
-        if packet.properties.authentication_method != method:
-            raise RemoteProtocolError("AUTH with another Authentication Method (MQTT-4.12.0-5)")
-        allowed = (
-            (ReasonCode.CONTINUE_AUTHENTICATION,)
-            if self._state is ConnectionState.AUTHENTICATING
-            else (ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE)
-        )
-        if packet.reason_code not in allowed:
-            raise RemoteProtocolError(
-                f"AUTH reason 0x{packet.reason_code:02X} from a client here (MQTT-4.12.0-3, "
-                "MQTT-4.12.1-1)"
-            )
+        authenticating = self._state is ConnectionState.AUTHENTICATING
+        check_client_auth(packet, self.client_limits, authenticating=authenticating)
 
     # -- outbound --------------------------------------------------------------------
 
@@ -361,22 +343,8 @@ class ServerConnection:
             if props.session_expiry_interval is not None:
                 raise LocalProtocolError("Session Expiry on a server DISCONNECT (MQTT-3.14.2-2)")
         elif isinstance(packet, Connack) and v5 and not packet.reason_code:
-            self._check_accept(packet)
+            check_accepting_connack(packet, self.connect, self.client_limits)
         return new_state
-
-    def _check_accept(self, packet: Connack) -> None:
-        """A v5 CONNACK that accepts must agree with the CONNECT it accepts."""
-        props = packet.properties
-        if props.authentication_method != self.client_limits.authentication_method:
-            raise LocalProtocolError(
-                "CONNACK Authentication Method must echo CONNECT's (MQTT-4.12.0-5/6)"
-            )
-        will = self.connect.will if self.connect is not None else None
-        if will is not None:
-            if props.maximum_qos is not None and will.qos > props.maximum_qos:
-                raise LocalProtocolError("accepting a Will above Maximum QoS (MQTT-3.2.2-12)")
-            if will.retain and props.retain_available is False:
-                raise LocalProtocolError("accepting a retained Will without Retain (MQTT-3.2.2-13)")
 
     def _check_size(self, size: int) -> None:
         limit = self.client_limits.maximum_packet_size

@@ -12,17 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from fleetward.mqtt.constants import CLIENT_DISCONNECT_REASON_CODES, ReasonCode
 from fleetward.mqtt.errors import (
+    LocalProtocolError,
     QosNotSupportedError,
     RemoteProtocolError,
     RetainNotSupportedError,
     SubscriptionIdentifiersNotSupportedError,
     TopicAliasInvalidError,
 )
-from fleetward.mqtt.packets import Connack, Connect, Publish, Subscribe
+from fleetward.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, Subscribe
 from fleetward.mqtt.properties import EMPTY_PROPERTIES
 
-__all__ = ["DEFAULT_RECEIVE_MAXIMUM", "ClientLimits", "ServerLimits", "TopicAliases"]
+__all__ = [
+    "DEFAULT_RECEIVE_MAXIMUM",
+    "ClientLimits",
+    "ServerLimits",
+    "TopicAliases",
+    "check_accepting_connack",
+    "check_client_auth",
+    "check_client_disconnect",
+]
 
 DEFAULT_RECEIVE_MAXIMUM: Final = 65_535
 """Receive Maximum when the property is absent (5.0 §3.1.2.11.3, §3.2.2.3.3)."""
@@ -127,3 +137,55 @@ class TopicAliases:
             packet.topic = topic
         props = packet.properties._replace(topic_alias=None)
         packet.properties = EMPTY_PROPERTIES if props == EMPTY_PROPERTIES else props
+
+
+def check_accepting_connack(
+    connack: Connack, connect: Connect | None, client: ClientLimits
+) -> None:
+    """A v5 CONNACK that accepts must agree with the CONNECT it accepts.
+
+    Raises :class:`LocalProtocolError` (the broker tried to send an illegal CONNACK).
+    """
+    props = connack.properties
+    if props.authentication_method != client.authentication_method:
+        raise LocalProtocolError(
+            "CONNACK Authentication Method must echo CONNECT's (MQTT-4.12.0-5/6)"
+        )
+    will = connect.will if connect is not None else None
+    if will is not None:
+        if props.maximum_qos is not None and will.qos > props.maximum_qos:
+            raise LocalProtocolError("accepting a Will above Maximum QoS (MQTT-3.2.2-12)")
+        if will.retain and props.retain_available is False:
+            raise LocalProtocolError("accepting a retained Will without Retain (MQTT-3.2.2-13)")
+
+
+def check_client_disconnect(packet: Disconnect, connect: Connect | None) -> None:
+    """A v5 client DISCONNECT: client reason codes only, no expiry from zero (§3.14)."""
+    if packet.reason_code not in CLIENT_DISCONNECT_REASON_CODES:
+        raise RemoteProtocolError(
+            f"DISCONNECT reason 0x{packet.reason_code:02X} is for servers only"
+        )
+    expiry = packet.properties.session_expiry_interval
+    if connect is not None and expiry and not connect.properties.session_expiry_interval:
+        raise RemoteProtocolError(
+            "non-zero Session Expiry on DISCONNECT after zero on CONNECT (5.0 §3.14.2.2.2)"
+        )
+
+
+def check_client_auth(packet: Auth, client: ClientLimits, *, authenticating: bool) -> None:
+    """A client AUTH must follow the method its CONNECT named (5.0 §4.12)."""
+    method = client.authentication_method
+    if method is None:
+        raise RemoteProtocolError("AUTH without an Authentication Method (MQTT-4.12.0-7)")
+    if packet.properties.authentication_method != method:
+        raise RemoteProtocolError("AUTH with another Authentication Method (MQTT-4.12.0-5)")
+    allowed = (
+        (ReasonCode.CONTINUE_AUTHENTICATION,)
+        if authenticating
+        else (ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE)
+    )
+    if packet.reason_code not in allowed:
+        raise RemoteProtocolError(
+            f"AUTH reason 0x{packet.reason_code:02X} from a client here (MQTT-4.12.0-3, "
+            "MQTT-4.12.1-1)"
+        )
