@@ -7,11 +7,15 @@ of the dangerous code small (the pyca "recipes above, hazmat below" split).
 
 from fleetward.crypto.pki import TlsMaterial, ensure_tls_material
 from fleetward.crypto.secrets import SecretHasher, new_secret, new_token_id
+from fleetward.crypto.signing import KeyRing, SigningKey, VerifyKey
 from fleetward.crypto.tls import client_context, server_context
 
 __all__ = [
+    "KeyRing",
     "SecretHasher",
+    "SigningKey",
     "TlsMaterial",
+    "VerifyKey",
     "client_context",
     "ensure_tls_material",
     "new_secret",
