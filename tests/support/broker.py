@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,15 @@ USERS = {
     "alice": ("alice-pw", ["devices/{username}/#"], ["devices/{username}/#"]),
     "bob": ("bob-pw", ["devices/{username}/#", "shared/#"], ["devices/{username}/#", "shared/#"]),
 }
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """The loop the broker runs on: uvloop when FLEETWARD_TEST_LOOP=uvloop (for profiling)."""
+    if os.environ.get("FLEETWARD_TEST_LOOP") == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 @dataclass
@@ -89,7 +99,7 @@ def live_broker(data_dir: Path, **extra_env: str) -> Iterator[LiveBroker]:
     prepared = hub.prepare(bootstrap=False)
     tls = hub.tls_material()
     assert tls.ca_file is not None
-    loop = asyncio.new_event_loop()
+    loop = _new_loop()
     thread = threading.Thread(target=loop.run_forever, name="broker-under-test", daemon=True)
     thread.start()
     events: list[HubEvent] = []

@@ -9,6 +9,7 @@ past what the policy grants. The oracle is :func:`fleetward.mqtt.matches` (MQTT 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import pytest
 from hypothesis import assume, example, given, settings
@@ -186,13 +187,35 @@ def _info(
     )
 
 
+def _resolve(result: Identity | Awaitable[Identity]) -> Identity:
+    """The identity, waiting for it when the policy could not decide at once."""
+    if isinstance(result, Identity):
+        return result
+
+    async def wait() -> Identity:
+        return await result
+
+    return asyncio.run(wait())
+
+
+def test_anonymous_is_decided_without_waiting() -> None:
+    # the broker's connect fast path: no task, no thread, for an answer known at once
+    assert _policy().authenticate(_info(allow_anonymous=True)) == ANON
+
+
+def test_a_password_is_checked_off_the_event_loop() -> None:
+    result = _policy().authenticate(_info("alice", b"alice-pw"))
+    assert not isinstance(result, Identity)  # an awaitable: argon2 runs in a thread
+    assert _resolve(result) == ALICE
+
+
 ALICE = Identity("alice")
 OPS = Identity("ops")
 ANON = Identity("anonymous", anonymous=True)
 
 
 def test_a_configured_user_with_the_right_password_is_authenticated() -> None:
-    identity = asyncio.run(_policy().authenticate(_info("alice", b"alice-pw")))
+    identity = _resolve(_policy().authenticate(_info("alice", b"alice-pw")))
     assert identity == ALICE
     assert not identity.anonymous
 
@@ -222,23 +245,21 @@ def test_a_configured_user_with_the_right_password_is_authenticated() -> None:
 )
 def test_bad_credentials_are_refused(info: ConnectInfo) -> None:
     with pytest.raises(AuthenticationError) as caught:
-        asyncio.run(_policy().authenticate(info))
+        _resolve(_policy().authenticate(info))
     assert caught.value.mqtt_reason == 0x86  # Bad User Name or Password
 
 
 def test_anonymous_is_admitted_only_where_the_listener_allows_it() -> None:
-    identity = asyncio.run(_policy().authenticate(_info(allow_anonymous=True)))
+    identity = _resolve(_policy().authenticate(_info(allow_anonymous=True)))
     assert identity.anonymous
     with pytest.raises(AuthenticationError):
-        asyncio.run(_policy().authenticate(_info(allow_anonymous=False)))
+        _resolve(_policy().authenticate(_info(allow_anonymous=False)))
 
 
 def test_credentials_on_an_anonymous_listener_are_still_checked() -> None:
     with pytest.raises(AuthenticationError):
-        asyncio.run(_policy().authenticate(_info("alice", b"wrong", allow_anonymous=True)))
-    identity = asyncio.run(
-        _policy().authenticate(_info("alice", b"alice-pw", allow_anonymous=True))
-    )
+        _resolve(_policy().authenticate(_info("alice", b"wrong", allow_anonymous=True)))
+    identity = _resolve(_policy().authenticate(_info("alice", b"alice-pw", allow_anonymous=True)))
     assert identity == ALICE
 
 

@@ -1,7 +1,9 @@
 """What the broker asks the access layer: who is connecting, and may they do this.
 
-The broker calls an :class:`Authenticator` once per CONNECT (it may be slow: it can hit
-the database or run argon2, so it is async) and an :class:`Authorizer` on every
+The broker calls an :class:`Authenticator` once per CONNECT. Most decisions (anonymous,
+a signed token, a cached answer) need no waiting and come back at once, which keeps a
+connect burst free of per-connection tasks; slow ones (argon2, the database) return an
+awaitable instead and an :class:`Authorizer` on every
 SUBSCRIBE and PUBLISH (it must be fast and synchronous; the broker caches its answers
 per connection and topic until :attr:`Authorizer.generation` changes). The real device
 identity and policy implementation plugs into these same protocols.
@@ -9,6 +11,7 @@ identity and policy implementation plugs into these same protocols.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +31,8 @@ class ConnectInfo:
     tls_version: str | None = None
     cert_subject: str | None = None
     cert_serial: str | None = None
+    cert_der: bytes | None = None
+    """The client certificate (DER) the TLS layer verified, on mTLS listeners."""
     allow_anonymous: bool = False
 
 
@@ -47,8 +52,12 @@ class Identity:
 class Authenticator(Protocol):
     """Decides who a CONNECT speaks for."""
 
-    async def authenticate(self, info: ConnectInfo) -> Identity:
-        """The identity, or raise a FleetwardError whose ``mqtt_reason`` is the answer."""
+    def authenticate(self, info: ConnectInfo) -> Identity | Awaitable[Identity]:
+        """The identity, now or as an awaitable; refuse with a FleetwardError.
+
+        The error's ``mqtt_reason`` is the CONNACK answer; it may be raised here or by
+        the awaitable.
+        """
         ...
 
 

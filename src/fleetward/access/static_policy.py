@@ -9,7 +9,7 @@ itself may publish to ``$``-topics, whatever the patterns say.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 
 from fleetward.access.mqtt_hooks import ConnectInfo, Identity, filter_covers
@@ -18,7 +18,7 @@ from fleetward.errors import AuthenticationError
 
 __all__ = ["MqttUser", "StaticPolicy"]
 
-_ANONYMOUS = "anonymous"
+_ANONYMOUS = Identity("anonymous", anonymous=True)  # one shared, immutable
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +46,11 @@ class StaticPolicy:
         self._hasher = hasher
         self.generation = 0
 
-    async def authenticate(self, info: ConnectInfo) -> Identity:
-        """Check the user name and password; or admit an anonymous client where allowed."""
+    def authenticate(self, info: ConnectInfo) -> Identity | Awaitable[Identity]:
+        """Admit an anonymous client where allowed (at once); else check the password."""
         if info.username is None and info.password is None:
             if info.allow_anonymous:
-                return Identity(_ANONYMOUS, anonymous=True)
+                return _ANONYMOUS
             raise AuthenticationError("this listener needs a user name and password")
         user = self._users.get(info.username or "")
         if user is None or info.password is None:
@@ -59,6 +59,10 @@ class StaticPolicy:
             secret = info.password.decode()
         except UnicodeDecodeError:
             raise AuthenticationError("bad user name or password") from None
+        return self._check_password(user, secret)
+
+    async def _check_password(self, user: MqttUser, secret: str) -> Identity:
+        # argon2 is deliberately slow: off the event loop
         ok = await asyncio.to_thread(self._hasher.verify, user.password_hash, secret)
         if not ok:
             raise AuthenticationError("bad user name or password")

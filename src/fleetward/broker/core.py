@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fleetward.access.mqtt_hooks import Authenticator, Authorizer, ConnectInfo, Identity
+from fleetward.broker.deadlines import DeadlineWheel
 from fleetward.broker.journal import Journal
 from fleetward.broker.persistence import BrokerStore
 from fleetward.broker.protocol import MqttProtocol
@@ -23,6 +24,7 @@ from fleetward.clock import Clock
 from fleetward.errors import FleetwardError, ForbiddenError
 from fleetward.events import AuthRefused, ClientConnected, ClientDisconnected, EventBus
 from fleetward.mqtt import (
+    EMPTY_PROPERTIES,
     MQTT_5_0,
     ClientIdentifierNotValidError,
     Connect,
@@ -84,13 +86,24 @@ class Broker:
             wall=clock.now,
         )
         self._loop = asyncio.get_running_loop()
+        self.deadlines = DeadlineWheel(self._loop)
 
     # -- the protocol's entry points -------------------------------------------------------
 
-    async def authenticate(self, info: ConnectInfo) -> Identity:
+    def authenticate(self, info: ConnectInfo) -> Identity | Awaitable[Identity]:
         """Ask the authenticator; refusals become :class:`AuthRefused` events."""
         try:
-            return await self._authenticator.authenticate(info)
+            result = self._authenticator.authenticate(info)
+        except FleetwardError as e:
+            self._refused(info.client_id, info.username, info.listener, info.peer, e)
+            raise
+        if isinstance(result, Identity):
+            return result
+        return self._await_identity(info, result)
+
+    async def _await_identity(self, info: ConnectInfo, pending: Awaitable[Identity]) -> Identity:
+        try:
+            return await pending
         except FleetwardError as e:
             self._refused(info.client_id, info.username, info.listener, info.peer, e)
             raise
@@ -171,7 +184,9 @@ class Broker:
         session.expiry_interval = min(requested or 0, self.limits.max_session_expiry)
         conn.session = session
         self.journal.session_saved(session, connected=True)
-        props = self._connack_properties(connect, assigned, requested or 0) if v5 else Properties()
+        props = (
+            self._connack_properties(connect, assigned, requested or 0) if v5 else EMPTY_PROPERTIES
+        )
         self.events.publish(
             ClientConnected(
                 self.clock.now(),
@@ -299,7 +314,7 @@ class Broker:
             self._publish_will(session)
         session.cancel_timers()
         self.router.forget(session)
-        session.queue.clear()
+        session.queue = None
         session.inflight.clear()
         self.journal.session_ended(session)
         if self.sessions.get(session.client_id) is session:
@@ -362,6 +377,7 @@ class Broker:
         for conn in list(self.connections):
             conn.will_wanted = False
             conn.close(ReasonCode.SERVER_SHUTTING_DOWN, "server_shutdown")
+        self.deadlines.close()
         self.journal.commit()
 
 

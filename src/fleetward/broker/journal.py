@@ -114,7 +114,7 @@ class Journal:
             for sub in row.subscriptions:
                 key = sub.pop("key")
                 session.subscriptions[key] = SubOptions(**sub)
-            session.incoming_qos2.update(row.incoming_qos2)
+            session.incoming_qos2 = set(row.incoming_qos2) or None
             for stored in store.load_messages(row.client_id):
                 delivery = Delivery(self._message(stored), stored.qos, stored.retain, ())
                 delivery.seq = stored.seq
@@ -122,7 +122,7 @@ class Journal:
                     delivery.packet_id, delivery.released = stored.packet_id, stored.released
                     session.inflight[stored.packet_id] = delivery
                 else:
-                    session.queue.append(delivery)
+                    session.hold(delivery)
             remaining = None
             if row.expiry_interval != 0xFFFFFFFF:
                 gone = row.disconnected_at if row.disconnected_at is not None else now

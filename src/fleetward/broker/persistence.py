@@ -126,6 +126,7 @@ class BrokerStore:
         self._db.executescript(_SCHEMA)
         self._ops: list[tuple[str, tuple[Any, ...]]] = []
         self._scheduled = False
+        self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()
         self._seq = int(row[0])
@@ -133,6 +134,10 @@ class BrokerStore:
     # -- batching --------------------------------------------------------------------------
 
     def _op(self, sql: str, args: tuple[Any, ...]) -> None:
+        if self._closed:
+            # connections still ending after shutdown: on restart every session is
+            # restored as disconnected anyway, so nothing of value is lost
+            return
         self._ops.append((sql, args))
         if not self._scheduled:
             self._scheduled = True
@@ -143,7 +148,7 @@ class BrokerStore:
     def commit(self) -> None:
         """Write every pending change in one transaction."""
         self._scheduled = False
-        if not self._ops:
+        if not self._ops or self._closed:
             return
         ops, self._ops = self._ops, []
         db = self._db
@@ -291,4 +296,5 @@ class BrokerStore:
     def close(self) -> None:
         """Commit what is pending and close the file."""
         self.commit()
+        self._closed = True
         self._db.close()

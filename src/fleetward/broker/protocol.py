@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, cast
 
-from fleetward.access.mqtt_hooks import ConnectInfo
+from fleetward.access.mqtt_hooks import ConnectInfo, Identity
+from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
 from fleetward.broker.session import Delivery, Session
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
@@ -66,15 +69,19 @@ class MqttProtocol(asyncio.Protocol):
         "_auth_task",
         "_closing",
         "_flush_pending",
-        "_keepalive",
+        "_linger",
         "_loop",
         "_out",
         "_paused",
         "broker",
+        "cert_der",
+        "cert_serial",
+        "cert_subject",
         "close_code",
         "close_reason",
+        "deadline_bucket",
         "listener",
-        "peer",
+        "peer_address",
         "sc",
         "session",
         "tls_version",
@@ -85,39 +92,68 @@ class MqttProtocol(asyncio.Protocol):
     def __init__(self, broker: Broker, listener: ListenerInfo) -> None:
         self.broker = broker
         self.listener = listener
-        self.sc = ServerConnection(max_packet_size=broker.limits.max_packet_size)
+        self._loop = asyncio.get_running_loop()
+        self.sc = ServerConnection(
+            max_packet_size=broker.limits.max_packet_size, now=self._loop.time()
+        )
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
-        self.peer = "?"
+        self.peer_address: object = None  # the transport's own peername object, not a copy
         self.tls_version: str | None = None
+        # the verified client certificate (mTLS), kept only until CONNECT is decided
+        self.cert_der: bytes | None = None
+        self.cert_subject: str | None = None
+        self.cert_serial: str | None = None
         self.close_reason = "socket_closed"
         self.close_code: int | None = None
         self.will_wanted = True
-        self._loop = asyncio.get_running_loop()
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None  # created per burst, not per connection
         self._flush_pending = False
         self._paused = False
         self._closing = False
-        self._keepalive: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
+        self.deadline_bucket: set[HasDeadline] | None = None  # see broker/deadlines.py
         self._auth_task: asyncio.Task[None] | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer_address = transport.get_extra_info("peername")
         ssl_object = transport.get_extra_info("ssl_object")
-        self.tls_version = ssl_object.version() if ssl_object is not None else None
+        if ssl_object is not None:
+            self.tls_version = ssl_object.version()
+            self._read_client_certificate(ssl_object)
         self.transport.set_write_buffer_limits(high=self.broker.limits.write_buffer_high_water)
-        self.sc = ServerConnection(
-            max_packet_size=self.broker.limits.max_packet_size, now=self._loop.time()
-        )
         self.broker.connections.add(self)
         # A client that never sends CONNECT is dropped after a grace period.
-        self._keepalive = self._loop.call_later(
-            self.broker.limits.connect_timeout, self._connect_timeout
-        )
+        self.broker.deadlines.arm(self, self._loop.time() + self.broker.limits.connect_timeout)
+
+    @property
+    def peer(self) -> str:
+        """The client's address as ``host:port`` (formatted when asked, not per connection)."""
+        peer = self.peer_address
+        if isinstance(peer, tuple):
+            return f"{peer[0]}:{peer[1]}"
+        return "?" if peer is None else str(peer)
+
+    def _read_client_certificate(self, ssl_object: ssl.SSLObject) -> None:
+        """Note the client certificate the TLS layer verified against the client CA."""
+        der = ssl_object.getpeercert(binary_form=True)
+        if not der:
+            return
+        info = ssl_object.getpeercert() or {}
+        self.cert_der = der
+        self.cert_serial = str(info.get("serialNumber", "")) or None
+        subject = info.get("subject", ())
+        parts = [
+            f"{pair[0]}={pair[1]}"
+            for rdn in subject
+            if not isinstance(rdn, str)
+            for pair in rdn
+            if not isinstance(pair, str)
+        ]
+        self.cert_subject = ",".join(parts) or None
 
     def data_received(self, data: bytes) -> None:
         self.sc.receive_data(data, self._loop.time())
@@ -137,8 +173,10 @@ class MqttProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self.sc.connection_lost()
-        if self._keepalive is not None:
-            self._keepalive.cancel()
+        DeadlineWheel.disarm(self)
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         if self._auth_task is not None and not self._auth_task.done():
             self._auth_task.cancel()
         self.broker.connections.discard(self)
@@ -166,9 +204,7 @@ class MqttProtocol(asyncio.Protocol):
     def _handle(self, packet: Packet) -> None:  # noqa: PLR0912 - one branch per packet type
         session = self.session
         if type(packet) is Connect:
-            if self.transport is not None:
-                self.transport.pause_reading()
-            self._auth_task = self._loop.create_task(self._connect(packet))
+            self._begin_connect(packet)
             return
         if type(packet) is Disconnect:
             # MQTT-3.14.4-3: a normal DISCONNECT discards the will; 0x04 asks to send it.
@@ -203,8 +239,7 @@ class MqttProtocol(asyncio.Protocol):
                 self.broker.journal.delivery_in_flight(session, delivery)
                 self.write(self.sc.send(Pubrel(packet.packet_id)))
         elif type(packet) is Pubrel:
-            known = packet.packet_id in session.incoming_qos2
-            session.incoming_qos2.discard(packet.packet_id)
+            known = session.qos2_forget(packet.packet_id)
             if known:
                 self.broker.journal.incoming_qos2(session, packet.packet_id, False)
             reason = 0 if known else ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
@@ -218,7 +253,12 @@ class MqttProtocol(asyncio.Protocol):
         else:  # AUTH: enhanced authentication is not offered
             raise _BadAuthMethodError("enhanced authentication (AUTH) is not offered")
 
-    async def _connect(self, connect: Connect) -> None:
+    def _begin_connect(self, connect: Connect) -> None:
+        """Authenticate; accept at once when the answer needs no waiting.
+
+        A slow answer (a password hash, the database) pauses reading and finishes in a
+        task; packets pipelined behind the CONNECT wait in the state machine meanwhile.
+        """
         info = ConnectInfo(
             client_id=connect.client_id,
             username=connect.username,
@@ -227,25 +267,49 @@ class MqttProtocol(asyncio.Protocol):
             peer=self.peer,
             protocol_version=connect.protocol_version,
             tls_version=self.tls_version,
+            cert_subject=self.cert_subject,
+            cert_serial=self.cert_serial,
+            cert_der=self.cert_der,
             allow_anonymous=self.listener.allow_anonymous,
         )
         try:
             if connect.properties.authentication_method is not None:  # MQTT-4.12.0-1
                 raise _BadAuthMethodError("enhanced authentication is not offered")
-            identity = await self.broker.authenticate(info)
-            if self._closing:  # gone while we decided: take over nothing
+            result = self.broker.authenticate(info)
+            if isinstance(result, Identity):
+                self._accept(connect, result)  # _pump goes on with what follows
                 return
-            session, present, props = self.broker.attach(self, connect, identity)
         except FleetwardError as e:
             self._refuse_connect(e.mqtt_reason, e.detail)
             return
+        finally:
+            self.cert_der = None  # decided: the DER is not needed any more
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._auth_task = self._loop.create_task(self._finish_connect(connect, result))
+
+    async def _finish_connect(self, connect: Connect, pending: Awaitable[Identity]) -> None:
+        try:
+            identity = await pending
+            if self._closing:  # gone while we decided: take over nothing
+                return
+            self._accept(connect, identity)
+        except FleetwardError as e:
+            self._refuse_connect(e.mqtt_reason, e.detail)
+            return
+        finally:
+            self._auth_task = None  # a finished task is ~700 bytes; idle clients keep none
+        if self.transport is not None:
+            self.transport.resume_reading()
+        self._pump()
+
+    def _accept(self, connect: Connect, identity: Identity) -> None:
+        connect.password = None  # checked: a secret is not kept for the connection's life
+        session, present, props = self.broker.attach(self, connect, identity)
         self.session = session
         self.write(self.sc.send(Connack(session_present=present, properties=props)))
         self._arm_keepalive()
         self.broker.resume(session)
-        if self.transport is not None:
-            self.transport.resume_reading()
-        self._pump()
 
     def _refuse_connect(self, reason: int, detail: str) -> None:
         if self._closing:
@@ -266,7 +330,10 @@ class MqttProtocol(asyncio.Protocol):
         """Queue ``data``; everything queued this loop turn goes out in one write."""
         if not data or self.transport is None:
             return
-        self._out.append(data)
+        if self._out is None:
+            self._out = [data]
+        else:
+            self._out.append(data)
         if not self._flush_pending:
             self._flush_pending = True
             self._loop.call_soon(self._flush)
@@ -275,9 +342,10 @@ class MqttProtocol(asyncio.Protocol):
         self._flush_pending = False
         # Acknowledgements leave only after what they acknowledge is durable.
         self.broker.journal.commit()
-        if self.transport is not None and self._out:
-            out, self._out = self._out, []
-            self.transport.write(b"".join(out))  # one write per destination per turn
+        out, self._out = self._out, None
+        if self.transport is not None and out:
+            # one write per destination per turn
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def can_send(self) -> bool:
         """Whether a QoS 1/2 message may go out now (quota, window, buffer)."""
@@ -343,35 +411,33 @@ class MqttProtocol(asyncio.Protocol):
             self.transport.close()
             # close() waits for the buffer to drain, which a peer that stopped reading never
             # lets happen: give it a moment, then cut the socket (the timer slot is free now)
-            if self._keepalive is not None:
-                self._keepalive.cancel()
-            self._keepalive = self._loop.call_later(_CLOSE_LINGER, self._abort)
+            DeadlineWheel.disarm(self)
+            self._linger = self._loop.call_later(_CLOSE_LINGER, self._abort)
 
     def _abort(self) -> None:
-        self._keepalive = None
+        self._linger = None
         if self.transport is not None:
             self.transport.abort()
 
     # -- timers ----------------------------------------------------------------------------
 
-    def _connect_timeout(self) -> None:
-        if self.session is None and not self._closing:
-            self.will_wanted = False
-            self.close(None, "connect_timeout")
-
-    def _arm_keepalive(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
-        deadline = self.sc.keep_alive_deadline
-        if deadline is not None:
-            self._keepalive = self._loop.call_at(deadline, self._check_keepalive)
-
-    def _check_keepalive(self) -> None:
-        self._keepalive = None
+    def deadline_passed(self) -> None:
+        """The CONNECT grace period or the keepalive deadline is due (broker/deadlines.py)."""
         if self._closing:
+            return
+        if self.session is None:
+            if self._auth_task is None:  # still no CONNECT: drop it
+                self.will_wanted = False
+                self.close(None, "connect_timeout")
             return
         if self.sc.keep_alive_expired(self._loop.time()):
             self.close(ReasonCode.KEEP_ALIVE_TIMEOUT, "keepalive")
         else:
             self._arm_keepalive()
+
+    def _arm_keepalive(self) -> None:
+        deadline = self.sc.keep_alive_deadline
+        if deadline is None:
+            DeadlineWheel.disarm(self)
+        else:
+            self.broker.deadlines.arm(self, deadline)

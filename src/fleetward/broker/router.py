@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,7 +97,7 @@ class Router:
     def on_publish(self, conn: MqttProtocol, session: Session, packet: Publish) -> None:
         """Handle a client's PUBLISH: authorize, route, acknowledge (MQTT 5 §4.3)."""
         qos, pid, sc = packet.qos, packet.packet_id, conn.sc
-        if qos == 2 and pid in session.incoming_qos2:  # a re-sent QoS 2: ack, never re-route
+        if qos == 2 and session.qos2_received(pid):  # a re-sent QoS 2: ack, never re-route
             conn.write(sc.send(Pubrec(pid)))
             return
         self.stats.received += 1
@@ -107,7 +108,7 @@ class Router:
                 conn.write(sc.send(Puback(pid, reason)))
             elif qos == 2:
                 if not reason:  # 3.1.1 cannot refuse: complete the flow, drop the message
-                    session.incoming_qos2.add(pid)
+                    session.qos2_remember(pid)
                     self._journal.incoming_qos2(session, pid, True)
                 conn.write(sc.send(Pubrec(pid, reason)))
             return
@@ -129,7 +130,7 @@ class Router:
         if qos == 1:
             conn.write(sc.send(Puback(pid, reason)))
         elif qos == 2:
-            session.incoming_qos2.add(pid)
+            session.qos2_remember(pid)
             self._journal.incoming_qos2(session, pid, True)
             conn.write(sc.send(Pubrec(pid, reason)))
         if self._events.wants(PublishAccepted):
@@ -201,14 +202,14 @@ class Router:
             self._journal.delivery_added(session, delivery)
             self._send_now(session, conn, delivery)
             return
-        if len(session.queue) >= self._max_queued:
+        if session.queued() >= self._max_queued:
             self.stats.dropped += 1
             session.dropped += 1
             if conn is not None:  # tell an online client why, then end it
                 conn.close(ReasonCode.QUOTA_EXCEEDED, "queue_full")
             return
         self._journal.delivery_added(session, delivery)
-        session.queue.append(delivery)
+        session.hold(delivery)
 
     def _send_now(self, session: Session, conn: MqttProtocol, delivery: Delivery) -> None:
         pid = session.next_packet_id()
@@ -233,6 +234,7 @@ class Router:
                 conn.send_publish(delivery, dup=True)  # MQTT-4.4.0-1: the same packet id
         if resend:
             return  # nothing new may overtake what is waiting to be re-sent (MQTT-4.6.0-5)
+        session.resend = None
         now = self._now()
         queue = session.queue
         while queue and conn.can_send():
@@ -241,18 +243,21 @@ class Router:
                 self._journal.delivery_done(session, delivery)
             else:
                 self._send_now(session, conn, delivery)
+        if queue is not None and not queue:
+            session.queue = None  # an idle session gives its queue back
 
     def resend(self, session: Session) -> None:
         """After a resumed session's CONNACK: unacknowledged messages again, then the queue."""
         conn = session.conn
         if conn is None:
             return
-        session.resend.clear()
+        resend: deque[int] = deque()
         for pid, delivery in session.inflight.items():
             if delivery.released:
                 conn.write(conn.sc.send(Pubrel(pid)))
             else:  # MQTT-4.4.0-1: in order, with the original ids, as quota allows
-                session.resend.append(pid)
+                resend.append(pid)
+        session.resend = resend or None
         self.drain(session)
 
     def _may_publish(self, session: Session, topic: str) -> bool:
@@ -260,8 +265,8 @@ class Router:
             return False
         generation = self._authorizer.generation
         cache = session.authz_cache
-        if session.authz_generation != generation:
-            cache.clear()
+        if cache is None or session.authz_generation != generation:
+            cache = session.authz_cache = {}  # created on the first PUBLISH: idle ones have none
             session.authz_generation = generation
         allowed = cache.get(topic)
         if allowed is None:

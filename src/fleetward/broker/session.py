@@ -107,18 +107,46 @@ class Session:
         self.conn: MqttProtocol | None = None
         self.subscriptions: dict[str, SubOptions] = {}
         self.inflight: dict[int, Delivery] = {}
-        self.queue: deque[Delivery] = deque()
+        # Allocated on first use: most sessions are idle, and an empty deque is 624 bytes.
+        self.queue: deque[Delivery] | None = None
         # packet ids in flight from an earlier connection, still to be re-sent, in order
-        self.resend: deque[int] = deque()
-        self.incoming_qos2: set[int] = set()
+        self.resend: deque[int] | None = None
+        self.incoming_qos2: set[int] | None = None
         self.expiry_interval = 0
         self.expiry_handle: asyncio.TimerHandle | None = None
         self.will: Will | None = None
         self.will_handle: asyncio.TimerHandle | None = None
         self.dropped = 0
-        self.authz_cache: dict[str, bool] = {}
+        self.authz_cache: dict[str, bool] | None = None
         self.authz_generation = -1
         self._next_pid = 0
+
+    def hold(self, delivery: Delivery) -> None:
+        """Queue ``delivery`` behind the ones already waiting."""
+        if self.queue is None:
+            self.queue = deque()
+        self.queue.append(delivery)
+
+    def queued(self) -> int:
+        """How many deliveries wait in the queue."""
+        return len(self.queue) if self.queue else 0
+
+    def qos2_received(self, packet_id: int) -> bool:
+        """Whether a QoS 2 PUBLISH with ``packet_id`` awaits its PUBREL."""
+        return self.incoming_qos2 is not None and packet_id in self.incoming_qos2
+
+    def qos2_remember(self, packet_id: int) -> None:
+        """Note a QoS 2 PUBLISH acknowledged with PUBREC (MQTT-4.3.3-9)."""
+        if self.incoming_qos2 is None:
+            self.incoming_qos2 = set()
+        self.incoming_qos2.add(packet_id)
+
+    def qos2_forget(self, packet_id: int) -> bool:
+        """Drop ``packet_id`` after PUBREL; whether it was known."""
+        if self.incoming_qos2 is None or packet_id not in self.incoming_qos2:
+            return False
+        self.incoming_qos2.discard(packet_id)
+        return True
 
     def next_packet_id(self) -> int:
         """A packet id not in use by a message in flight (MQTT-2.2.1-3)."""

@@ -26,7 +26,6 @@ Topic Alias Maximum entries, so announce a small maximum.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Final
 
 from fleetward.mqtt.answers import error_answer
@@ -43,6 +42,8 @@ from fleetward.mqtt.errors import (
     RemoteProtocolError,
 )
 from fleetward.mqtt.limits import (
+    DEFAULT_CLIENT_LIMITS,
+    DEFAULT_SERVER_LIMITS,
     ClientLimits,
     ServerLimits,
     TopicAliases,
@@ -72,25 +73,52 @@ _P = PacketType
 _PROBLEM_INFO_PACKETS: Final = frozenset({_P.PUBLISH, _P.CONNACK, _P.DISCONNECT})
 
 
+_NO_IDS: Final[frozenset[int]] = frozenset()
+_NO_ALIASES: Final = TopicAliases()  # maximum 0: refuses every alias, never stores one
+
+
 class ServerConnection:
-    """Server-side state of one client connection; see the module docstring."""
+    """Server-side state of one client connection; see the module docstring.
+
+    A broker holds one per connected client, most of them idle, so everything that only
+    some connections need (packet-id sets, the alias table, custom limits) starts as a
+    shared immutable default and is allocated on first use.
+    """
+
+    __slots__ = (
+        "_aliases",
+        "_answered",
+        "_connack_sent",
+        "_decoder",
+        "_error",
+        "_head",
+        "_inbound",
+        "_last_received",
+        "_outbound",
+        "_queue",
+        "_state",
+        "client_limits",
+        "connect",
+        "server_limits",
+    )
 
     def __init__(self, *, max_packet_size: int, now: float = 0.0) -> None:
         self._decoder = Decoder(max_packet_size)
         self._state = ConnectionState.AWAIT_CONNECT
-        self._queue: deque[Packet] = deque()
+        self._queue: list[Packet] = []  # decoded, not yet handed out; a list and a head
+        self._head = 0  # index are lighter than a deque (624 bytes even when empty)
         self._error: RemoteProtocolError | None = None
         self._connack_sent = False
         self._answered = False
         self._last_received = now
-        self._aliases = TopicAliases()
-        self._inbound: set[int] = set()
-        self._outbound: set[int] = set()
+        self._aliases = _NO_ALIASES
+        self._inbound: set[int] | frozenset[int] = _NO_IDS
+        self._outbound: set[int] | frozenset[int] = _NO_IDS
         self.connect: Connect | None = None
         """The CONNECT packet, once :meth:`next_packet` has returned it."""
-        self.client_limits = ClientLimits()
+        self.client_limits = DEFAULT_CLIENT_LIMITS
         """The client's limits from CONNECT, enforced on what we send."""
-        self.server_limits = ServerLimits()
+        self.server_limits = DEFAULT_SERVER_LIMITS
         """Our limits from the CONNACK we sent, enforced on what the client sends."""
 
     @property
@@ -143,7 +171,10 @@ class ServerConnection:
         except RemoteProtocolError as e:
             self._error = e
         if packets:
-            self._queue.extend(packets)
+            if self._queue:
+                self._queue.extend(packets)
+            else:
+                self._queue, self._head = packets, 0
             self._last_received = now
 
     def next_packet(self) -> Packet | None:
@@ -154,9 +185,8 @@ class ServerConnection:
         closed. Raises :class:`RemoteProtocolError` for a client that broke the protocol;
         answer with :meth:`fail`.
         """
-        queue = self._queue
         if self._state is ConnectionState.CLOSED:
-            queue.clear()
+            self._drop_queue()
             return None
         try:
             packet = self._next_ready()
@@ -164,18 +194,23 @@ class ServerConnection:
                 self._receive(packet)
         except RemoteProtocolError:
             self._state = ConnectionState.CLOSED
-            queue.clear()
+            self._drop_queue()
             raise
         return packet
 
+    def _drop_queue(self) -> None:
+        self._queue, self._head = [], 0
+
     def _next_ready(self) -> Packet | None:
         """Pop the next packet the broker may act on now, or raise the stored error."""
-        queue = self._queue
-        if not queue:
+        queue, head = self._queue, self._head
+        if head >= len(queue):
+            if queue:
+                self._drop_queue()
             if self._error is not None:
                 raise self._error
             return None
-        if self._state is ConnectionState.AUTHENTICATING and queue[0].packet_type not in (
+        if self._state is ConnectionState.AUTHENTICATING and queue[head].packet_type not in (
             _P.AUTH,
             _P.DISCONNECT,
         ):
@@ -185,7 +220,8 @@ class ServerConnection:
                     "(MQTT-3.1.2-33)"
                 )
             return None
-        return queue.popleft()
+        self._head = head + 1
+        return queue[head]
 
     def send(self, packet: Packet) -> bytes:
         """Check ``packet`` against the state and the client's limits, and encode it.
@@ -221,7 +257,7 @@ class ServerConnection:
         answered = self._answered
         self._state = ConnectionState.CLOSED
         self._answered = True
-        self._queue.clear()
+        self._drop_queue()
         version = self._decoder.version
         if version is None and isinstance(error, RemoteProtocolError):
             version = error.protocol_version
@@ -233,7 +269,7 @@ class ServerConnection:
     def connection_lost(self) -> None:
         """The transport closed; nothing more will be received or sent."""
         self._state = ConnectionState.CLOSED
-        self._queue.clear()
+        self._drop_queue()
 
     # -- inbound ---------------------------------------------------------------------
 
@@ -245,10 +281,10 @@ class ServerConnection:
         if isinstance(packet, Publish):
             self._receive_publish(packet)
         elif isinstance(packet, Puback | Pubcomp):
-            self._outbound.discard(packet.packet_id)  # its send quota slot is free again
+            self._free_outbound(packet.packet_id)  # its send quota slot is free again
         elif isinstance(packet, Pubrec):
             if packet.reason_code >= 0x80:  # a refused QoS 2 delivery ends here (4.9)
-                self._outbound.discard(packet.packet_id)
+                self._free_outbound(packet.packet_id)
         elif isinstance(packet, Connect):
             self._receive_connect(packet)
         elif isinstance(packet, Disconnect):
@@ -286,13 +322,16 @@ class ServerConnection:
                     )
                 if props.topic_alias is not None:
                     self._aliases.resolve(packet, props.topic_alias)
-        if packet.qos and packet.packet_id not in self._inbound:
-            if v5 and len(self._inbound) >= limits.receive_maximum:
+        inbound = self._inbound
+        if packet.qos and packet.packet_id not in inbound:
+            if v5 and len(inbound) >= limits.receive_maximum:
                 raise ReceiveMaximumExceededError(
                     f"more than {limits.receive_maximum} unacknowledged QoS>0 PUBLISH "
                     "(MQTT-3.3.4-7, 5.0 §3.3.4)"
                 )
-            self._inbound.add(packet.packet_id)
+            if not isinstance(inbound, set):
+                inbound = self._inbound = set()
+            inbound.add(packet.packet_id)
 
     def _receive_disconnect(self, packet: Disconnect) -> None:
         if self._decoder.version == MQTT_5_0:
@@ -356,12 +395,15 @@ class ServerConnection:
     def _commit_send(self, packet: Packet, new_state: ConnectionState) -> None:
         if isinstance(packet, Publish):
             if packet.qos:
-                self._outbound.add(packet.packet_id)
+                outbound = self._outbound
+                if not isinstance(outbound, set):
+                    outbound = self._outbound = set()
+                outbound.add(packet.packet_id)
         elif isinstance(packet, Puback | Pubcomp):
-            self._inbound.discard(packet.packet_id)
+            self._free_inbound(packet.packet_id)
         elif isinstance(packet, Pubrec):
             if packet.reason_code >= 0x80:
-                self._inbound.discard(packet.packet_id)
+                self._free_inbound(packet.packet_id)
         elif isinstance(packet, Connack):
             if packet.reason_code:
                 self._answered = True
@@ -372,10 +414,19 @@ class ServerConnection:
             self._answered = True
         self._state = new_state
 
+    def _free_inbound(self, packet_id: int) -> None:
+        if isinstance(self._inbound, set):
+            self._inbound.discard(packet_id)
+
+    def _free_outbound(self, packet_id: int) -> None:
+        if isinstance(self._outbound, set):
+            self._outbound.discard(packet_id)
+
     def _learn_server_limits(self, packet: Connack) -> None:
         """Enforce from now on what the CONNACK announced (5.0 §3.2.2.3)."""
         limits = self.server_limits = ServerLimits.from_connack(packet)
-        self._aliases.maximum = limits.topic_alias_maximum
+        if limits.topic_alias_maximum:
+            self._aliases = TopicAliases(limits.topic_alias_maximum)
         if limits.maximum_packet_size is not None:
             decoder = self._decoder
             decoder.max_packet_size = max(

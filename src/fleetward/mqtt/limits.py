@@ -25,7 +25,9 @@ from fleetward.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, 
 from fleetward.mqtt.properties import EMPTY_PROPERTIES
 
 __all__ = [
+    "DEFAULT_CLIENT_LIMITS",
     "DEFAULT_RECEIVE_MAXIMUM",
+    "DEFAULT_SERVER_LIMITS",
     "ClientLimits",
     "ServerLimits",
     "TopicAliases",
@@ -52,6 +54,8 @@ class ClientLimits:
     def from_connect(cls, connect: Connect) -> ClientLimits:
         """Read the limits from a CONNECT's properties."""
         props = connect.properties
+        if props is EMPTY_PROPERTIES:
+            return DEFAULT_CLIENT_LIMITS  # MQTT 3.1.1 and plain v5 clients share one
         return cls(
             receive_maximum=props.receive_maximum or DEFAULT_RECEIVE_MAXIMUM,
             topic_alias_maximum=props.topic_alias_maximum or 0,
@@ -94,7 +98,7 @@ class ServerLimits:
         """Read the limits from a CONNACK's properties."""
         props = connack.properties
         if props is EMPTY_PROPERTIES:
-            return cls()
+            return DEFAULT_SERVER_LIMITS
         return cls(
             receive_maximum=props.receive_maximum or DEFAULT_RECEIVE_MAXIMUM,
             topic_alias_maximum=props.topic_alias_maximum or 0,
@@ -104,6 +108,10 @@ class ServerLimits:
             server_keep_alive=props.server_keep_alive,
             maximum_packet_size=props.maximum_packet_size,
         )
+
+
+DEFAULT_CLIENT_LIMITS: Final = ClientLimits()
+DEFAULT_SERVER_LIMITS: Final = ServerLimits()
 
 
 @dataclass(slots=True)
@@ -124,7 +132,7 @@ class TopicAliases:
         MQTT-3.3.2-12) and :class:`RemoteProtocolError` for an empty topic with an alias
         that has no mapping yet.
         """
-        if alias > self.maximum:
+        if not 0 < alias <= self.maximum:
             raise TopicAliasInvalidError(
                 f"Topic Alias {alias} above the maximum {self.maximum} (MQTT-3.3.2-12)"
             )

@@ -56,7 +56,7 @@ class _Sampler:
         if session is None or session.conn is None or session.conn.transport is None:
             return 0, 0, 0
         buffered = session.conn.transport.get_write_buffer_size()
-        return buffered, len(session.queue), len(session.inflight)
+        return buffered, session.queued(), len(session.inflight)
 
     def _run(self) -> None:
         while not self._stop.is_set():
