@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument(
         "--brokers", default="fleetward,mosquitto,amqtt", help="comma-separated subset"
     )
+    parser.add_argument(
+        "--only", default="", help="run only scenarios whose name contains this text"
+    )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -119,7 +122,11 @@ def main() -> None:
         work = Path(tmp)
         brokers = [starters[name](work) for name in args.brokers.split(",")]
         try:
-            plan = _scenarios(args.duration, args.idle, args.connects)
+            plan = [
+                s
+                for s in _scenarios(args.duration, args.idle, args.connects)
+                if args.only.lower() in s[0].lower()
+            ]
             results = asyncio.run(_run_all(brokers, plan))
         finally:
             for b in brokers:
