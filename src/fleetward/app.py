@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from fleetward.broker import Broker, BrokerLimits, ListenerInfo, start_listener
 from fleetward.broker.listeners import Listening
 from fleetward.broker.persistence import BrokerStore
 from fleetward.clock import Clock, SystemClock
-from fleetward.config import Settings
+from fleetward.config import ListenerSettings, Settings
 from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
 from fleetward.errors import ConfigError
 from fleetward.events import EventBus
@@ -156,8 +157,8 @@ class Hub:
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
-        context = server_context(tls.cert_file, tls.key_file) if tls is not None else None
         for lst in mqtt.listeners:
+            context = self._listener_context(lst, tls)
             info = ListenerInfo(
                 lst.name,
                 lst.kind,
@@ -169,6 +170,30 @@ class Hub:
             self._mqtt_servers.append(await start_listener(broker, info, context))
         self.broker = broker
         return broker
+
+    def _listener_context(
+        self, lst: ListenerSettings, tls: TlsMaterial | None
+    ) -> ssl.SSLContext | None:
+        """The TLS context of one listener (per listener: mTLS settings differ)."""
+        if tls is None or lst.kind not in ("tls", "wss"):
+            return None
+        client_ca = None
+        if lst.client_certificates != "none":
+            client_ca = lst.client_ca_file or tls.ca_file
+            if client_ca is None:
+                raise ConfigError(
+                    f"mqtt.listeners.{lst.name}: client_certificates needs client_ca_file "
+                    "(the hub CA is not in use with an operator-supplied certificate)"
+                )
+        try:
+            return server_context(
+                tls.cert_file,
+                tls.key_file,
+                client_ca=client_ca,
+                require_client_cert=lst.client_certificates == "required",
+            )
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"mqtt.listeners.{lst.name}: unusable TLS material: {e}") from e
 
     async def stop_broker(self) -> None:
         """Close the listeners and every client connection."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleetward.errors import ConfigError
 
@@ -64,6 +64,16 @@ class ListenerSettings(_Section):
     port: Port = 8883
     allow_anonymous: bool = False
     force_anonymous_on_public_address: bool = False
+    client_certificates: Literal["none", "optional", "required"] = "none"
+    """mTLS on ``tls``/``wss`` listeners: ask for a client certificate, or insist on one."""
+    client_ca_file: Path | None = None
+    """CA bundle that client certificates must chain to; the hub CA when unset."""
+
+    @model_validator(mode="after")
+    def _client_certificates_need_tls(self) -> ListenerSettings:
+        if self.client_certificates != "none" and self.kind not in ("tls", "wss"):
+            raise ValueError("client_certificates needs a tls or wss listener")
+        return self
 
 
 class MqttUserSettings(_Section):

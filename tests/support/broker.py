@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,7 @@ class LiveBroker:
     tls_port: int
     ca_file: Path
     events: list[HubEvent]
+    ports: dict[str, int]
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the broker's loop thread and return its result."""
@@ -69,7 +70,9 @@ class LiveBroker:
         return client_context(self.ca_file)
 
 
-def broker_settings(data_dir: Path, **extra_env: str) -> Any:
+def broker_settings(
+    data_dir: Path, extra_listeners: Sequence[dict[str, Any]] = (), **extra_env: str
+) -> Any:
     """Settings with a plain anonymous listener and a TLS listener with two users."""
     plain, tls = free_port(), free_port()
     users = [
@@ -79,6 +82,7 @@ def broker_settings(data_dir: Path, **extra_env: str) -> Any:
     listeners = [
         {"name": "plain", "kind": "tcp", "port": plain, "allow_anonymous": True},
         {"name": "tls", "kind": "tls", "port": tls},
+        *({"port": free_port(), **extra} for extra in extra_listeners),
     ]
     env = {
         "FLEETWARD_DATA_DIR": str(data_dir),
@@ -92,9 +96,15 @@ def broker_settings(data_dir: Path, **extra_env: str) -> Any:
 
 
 @contextmanager
-def live_broker(data_dir: Path, **extra_env: str) -> Iterator[LiveBroker]:
-    """Start a hub's broker on a background loop; stop it when the block ends."""
-    settings = broker_settings(data_dir, **extra_env)
+def live_broker(
+    data_dir: Path, extra_listeners: Sequence[dict[str, Any]] = (), **extra_env: str
+) -> Iterator[LiveBroker]:
+    """Start a hub's broker on a background loop; stop it when the block ends.
+
+    ``extra_listeners`` are listener settings (without ``port``) added to the two
+    standard ones; :attr:`LiveBroker.ports` maps every listener name to its port.
+    """
+    settings = broker_settings(data_dir, extra_listeners, **extra_env)
     hub = Hub(settings)
     prepared = hub.prepare(bootstrap=False)
     tls = hub.tls_material()
@@ -112,7 +122,9 @@ def live_broker(data_dir: Path, **extra_env: str) -> Iterator[LiveBroker]:
         ).result(10)
         assert broker is not None
         ports = {lst.name: lst.port for lst in settings.mqtt.listeners}
-        yield LiveBroker(hub, broker, loop, ports["plain"], ports["tls"], tls.ca_file, events)
+        yield LiveBroker(
+            hub, broker, loop, ports["plain"], ports["tls"], tls.ca_file, events, ports
+        )
     finally:
         asyncio.run_coroutine_threadsafe(hub.stop_broker(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -197,7 +197,7 @@ class Broker:
                 connect.protocol_version,
                 conn.peer,
                 conn.tls_version,
-                None,
+                conn.cert_serial,
                 connect.clean_start,
                 connect.keep_alive,
             )
