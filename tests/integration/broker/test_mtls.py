@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,8 +110,8 @@ def _connect(lb: LiveBroker, listener: str, cert: tuple[Path, Path] | None, clie
         return -1
     codes: list[int] = []
     c.on_connect = lambda *a: codes.append(a[3].value)
-    deadline = dt.datetime.now() + dt.timedelta(seconds=5)
-    while not codes and dt.datetime.now() < deadline:
+    deadline = time.monotonic() + 5
+    while not codes and time.monotonic() < deadline:
         try:
             rc = c.loop(timeout=0.1)
         except (ssl.SSLError, OSError):
