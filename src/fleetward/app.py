@@ -23,6 +23,7 @@ from fleetward.api import ApiContext, create_app
 from fleetward.broker import Broker, BrokerLimits, ListenerInfo, start_listener
 from fleetward.broker.listeners import Listening
 from fleetward.broker.persistence import BrokerStore
+from fleetward.broker.stats import run_stats
 from fleetward.clock import Clock, SystemClock
 from fleetward.config import ListenerSettings, Settings
 from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
@@ -67,6 +68,7 @@ class Hub:
         self.events = EventBus()
         self.broker: Broker | None = None
         self._mqtt_servers: list[Listening] = []
+        self._stats_task: asyncio.Task[None] | None = None
 
     def prepare(self, *, bootstrap: bool = True) -> Prepared:
         """Create the data directory, migrate, make TLS material, mint the first operator key."""
@@ -168,6 +170,10 @@ class Hub:
                 lst.force_anonymous_on_public_address,
             )
             self._mqtt_servers.append(await start_listener(broker, info, context))
+        if mqtt.stats_interval:
+            self._stats_task = asyncio.get_running_loop().create_task(
+                run_stats(broker, mqtt.stats_interval), name="broker-stats"
+            )
         self.broker = broker
         return broker
 
@@ -197,6 +203,9 @@ class Hub:
 
     async def stop_broker(self) -> None:
         """Close the listeners and every client connection."""
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            self._stats_task = None
         for server in self._mqtt_servers:
             server.close()
         if self.broker is not None:

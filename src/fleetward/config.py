@@ -105,6 +105,8 @@ class MqttSettings(_Section):
     topic_alias_maximum: int = Field(default=64, ge=0, le=65535)
     write_buffer_high_water: int = Field(default=1 << 20, ge=16 * 1024, le=1 << 30)
     persistence: bool = True
+    stats_interval: float = Field(default=10.0, ge=0, le=3600)
+    """Seconds between ``$fleet/broker/…`` statistics updates; 0 turns them off."""
     durable_fsync: bool = False
 
 

@@ -2,7 +2,8 @@
 
 Listeners: ``plain`` (TCP, anonymous, loopback) and ``tls`` (TLS, user name and
 password). Users: ``alice``/``alice-pw`` may publish and subscribe under
-``devices/alice/#``; ``bob``/``bob-pw`` under ``devices/bob/#`` and may read ``shared/#``.
+``devices/alice/#``; ``bob``/``bob-pw`` under ``devices/bob/#`` and may read ``shared/#``;
+``carol``/``carol-pw`` may only read ``$fleet/broker/#``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _hasher = SecretHasher(time_cost=1, memory_kib=8192, parallelism=1)
 USERS = {
     "alice": ("alice-pw", ["devices/{username}/#"], ["devices/{username}/#"]),
     "bob": ("bob-pw", ["devices/{username}/#", "shared/#"], ["devices/{username}/#", "shared/#"]),
+    # an operator's monitoring client: may read the broker statistics, write nothing
+    "carol": ("carol-pw", [], ["$fleet/broker/#"]),
 }
 
 

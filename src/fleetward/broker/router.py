@@ -151,10 +151,13 @@ class Router:
     def publish(self, msg: Message, sender: Session | None) -> int:
         """Route ``msg`` to every matching subscription; returns how many got it."""
         if msg.retain:
+            # the hub's own statistics are regenerated after every start: not journaled
+            durable = not msg.topic.startswith("$fleet/broker/")
             if msg.payload:
                 self.retained[msg.topic] = msg
-                self._journal.retained(msg.topic, msg)
-            elif self.retained.pop(msg.topic, None) is not None:  # MQTT-3.3.1-10/11
+                if durable:
+                    self._journal.retained(msg.topic, msg)
+            elif self.retained.pop(msg.topic, None) is not None and durable:  # MQTT-3.3.1-10/11
                 self._journal.retained(msg.topic, None)
         match = self.trie.match(msg.topic)
         count = 0
