@@ -16,10 +16,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TlsMaterial", "ensure_tls_material"]
+from fleetward.errors import ConfigError
+
+__all__ = ["HubCa", "TlsMaterial", "ensure_tls_material", "load_hub_ca"]
 
 _CA_DAYS = 3650
 _SERVER_DAYS = 397  # the CA/Browser Forum ceiling; clients that check lifetimes accept it
@@ -77,6 +79,46 @@ def ensure_tls_material(
     return TlsMaterial(
         ca_file=ca_cert_path, cert_file=srv_cert_path, key_file=srv_key_path, generated=True
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HubCa:
+    """The hub CA certificate and its private key, ready to sign device certificates."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+def load_hub_ca(directory: Path) -> HubCa:
+    """Load ``hub-ca.pem`` and ``hub-ca.key`` from the TLS directory.
+
+    The files are the ones :func:`ensure_tls_material` creates; an operator may replace
+    them with an ECDSA or Ed25519 CA of their own. The key must match the certificate,
+    or every certificate signed with it would fail validation.
+
+    Raises :class:`ConfigError`: ``pki.hub_ca_missing`` or ``pki.hub_ca_invalid``.
+    """
+    cert_path, key_path = directory / "hub-ca.pem", directory / "hub-ca.key"
+    try:
+        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+    except FileNotFoundError as e:
+        raise ConfigError(f"no hub CA in {directory}", code="pki.hub_ca_missing") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read the hub CA: {e}", code="pki.hub_ca_invalid") from e
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise ConfigError("the hub CA files are unreadable", code="pki.hub_ca_invalid") from e
+    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise ConfigError("the hub CA key must be ECDSA or Ed25519", code="pki.hub_ca_invalid")
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        raise ConfigError(
+            "the hub CA key does not match its certificate", code="pki.hub_ca_invalid"
+        )
+    return HubCa(cert=cert, key=key)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
