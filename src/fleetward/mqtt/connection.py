@@ -45,6 +45,7 @@ from fleetward.mqtt.limits import (
     DEFAULT_CLIENT_LIMITS,
     DEFAULT_SERVER_LIMITS,
     ClientLimits,
+    OutboundAliases,
     ServerLimits,
     TopicAliases,
     check_accepting_connack,
@@ -94,6 +95,7 @@ class ServerConnection:
         "_head",
         "_inbound",
         "_last_received",
+        "_out_aliases",
         "_outbound",
         "_queue",
         "_state",
@@ -112,6 +114,7 @@ class ServerConnection:
         self._answered = False
         self._last_received = now
         self._aliases = _NO_ALIASES
+        self._out_aliases: OutboundAliases | None = None  # if the client allows aliases
         self._inbound: set[int] | frozenset[int] = _NO_IDS
         self._outbound: set[int] | frozenset[int] = _NO_IDS
         self.connect: Connect | None = None
@@ -240,11 +243,29 @@ class ServerConnection:
         return data
 
     def send_publish(self, packet: Publish) -> tuple[bytes, bytes]:
-        """Like :meth:`send` for a PUBLISH, as ``(header, payload)`` for ``writelines``."""
+        """Like :meth:`send` for a PUBLISH, as ``(header, payload)`` for ``writelines``.
+
+        When the client allowed Topic Aliases, the topic is replaced by an alias where
+        one is mapped, and mapped on first use (see :class:`OutboundAliases`).
+        """
+        topic = packet.topic
+        alias = 0
+        if self.client_limits.topic_alias_maximum and packet.properties.topic_alias is None:
+            aliases = self._out_aliases
+            if aliases is None:
+                aliases = self._out_aliases = OutboundAliases(
+                    self.client_limits.topic_alias_maximum
+                )
+            alias, known = aliases.choose(topic)
+            packet.properties = packet.properties._replace(topic_alias=alias)
+            if known:
+                packet.topic = ""
         new_state = self._check_send(packet)
         head, payload = encode_publish_parts(packet, self._decoder.version or 0)
         self._check_size(len(head) + len(payload))
         self._commit_send(packet, new_state)
+        if alias and self._out_aliases is not None:
+            self._out_aliases.commit(topic, alias)
         return head, payload
 
     def fail(self, error: MqttError) -> bytes:

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_RECEIVE_MAXIMUM",
     "DEFAULT_SERVER_LIMITS",
     "ClientLimits",
+    "OutboundAliases",
     "ServerLimits",
     "TopicAliases",
     "check_accepting_connack",
@@ -197,3 +198,42 @@ def check_client_auth(packet: Auth, client: ClientLimits, *, authenticating: boo
             f"AUTH reason 0x{packet.reason_code:02X} from a client here (MQTT-4.12.0-3, "
             "MQTT-4.12.1-1)"
         )
+
+
+class OutboundAliases:
+    """Topic Aliases the server assigns to what it sends (5.0 §3.3.2.3.4).
+
+    Used only when the client's CONNECT allowed them (Topic Alias Maximum > 0,
+    MQTT-3.1.2-26). The first PUBLISH of a topic carries the topic and a fresh alias; later
+    ones carry an empty topic and the alias. When every alias is taken, the oldest
+    assignment is reused by sending the new topic with that alias, which re-maps it on
+    the client (MQTT-3.3.2-12 allows a sender to change a mapping). A mapping is recorded
+    only once its PUBLISH is really sent, so a dropped packet never leaves the client
+    with an alias it has not seen.
+    """
+
+    __slots__ = ("_by_topic", "_maximum", "_next", "_topics")
+
+    def __init__(self, maximum: int) -> None:
+        self._maximum = maximum
+        self._by_topic: dict[str, int] = {}
+        self._topics: dict[int, str] = {}
+        self._next = 1
+
+    def choose(self, topic: str) -> tuple[int, bool]:
+        """``(alias, known)``: an alias already mapped to ``topic``, or the one to map."""
+        alias = self._by_topic.get(topic)
+        if alias is not None:
+            return alias, True
+        return self._next, False
+
+    def commit(self, topic: str, alias: int) -> None:
+        """Record that ``topic`` was sent with ``alias`` (the mapping is now live)."""
+        old = self._topics.get(alias)
+        if old == topic:
+            return
+        if old is not None:
+            del self._by_topic[old]
+        self._topics[alias] = topic
+        self._by_topic[topic] = alias
+        self._next = alias % self._maximum + 1

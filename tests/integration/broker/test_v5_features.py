@@ -53,6 +53,55 @@ def test_inbound_topic_alias(mqtt_broker: LiveBroker) -> None:
         pub.close()
 
 
+def test_outbound_topic_aliases_when_the_client_allows_them(mqtt_broker: LiveBroker) -> None:
+    """The broker aliases topics it sends to a client that set Topic Alias Maximum.
+
+    5.0 §3.3.2.3.4: the first PUBLISH of a topic carries it with a new alias, later ones
+    an empty topic and the alias; never an alias above the client's maximum
+    (MQTT-3.3.2-9); a full table is re-mapped by sending a new topic with an old alias.
+    paho does not resolve aliases on receipt, so the test keeps the client's table.
+    """
+    sub = Paho(mqtt_broker)
+    sub.connected(properties=connect_props(TopicAliasMaximum=2))
+    pub = Paho(mqtt_broker).connected()
+    try:
+        sub.subscribe("oa/#", qos=1)
+        sent = ["oa/a", "oa/a", "oa/b", "oa/b", "oa/c", "oa/a", "oa/c", "oa/a"]
+        for i, topic in enumerate(sent):
+            pub.publish(topic, str(i).encode(), qos=1)
+        table: dict[int, str] = {}
+        resolved = []
+        for m in sub.take(len(sent)):
+            alias = m.properties.TopicAlias  # every PUBLISH carries one
+            assert 1 <= alias <= 2
+            if m.topic:
+                table[alias] = m.topic  # a new or re-mapped alias
+            else:
+                assert alias in table, "an alias the client was never told"
+            resolved.append((table[alias], int(m.payload)))
+        assert resolved == [(t, i) for i, t in enumerate(sent)]
+        sub.assert_silent(0.1)
+    finally:
+        sub.close()
+        pub.close()
+
+
+def test_no_outbound_aliases_without_the_clients_consent(mqtt_broker: LiveBroker) -> None:
+    """Without Topic Alias Maximum in CONNECT the broker never sends one (MQTT-3.1.2-26)."""
+    sub = Paho(mqtt_broker).connected()
+    pub = Paho(mqtt_broker).connected()
+    try:
+        sub.subscribe("na/#", qos=1)
+        for _ in range(3):
+            pub.publish("na/x", b"1", qos=1)
+        got = sub.take(3)
+        assert all(m.topic == "na/x" for m in got)
+        assert all(not hasattr(m.properties, "TopicAlias") for m in got)
+    finally:
+        sub.close()
+        pub.close()
+
+
 def test_topic_alias_maximum_is_announced(mqtt_broker: LiveBroker) -> None:
     """The CONNACK tells the client how many aliases it may use (5.0 §3.2.2.3.8)."""
     c = Paho(mqtt_broker)
