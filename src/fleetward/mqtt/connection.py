@@ -248,18 +248,11 @@ class ServerConnection:
         When the client allowed Topic Aliases, the topic is replaced by an alias where
         one is mapped, and mapped on first use (see :class:`OutboundAliases`).
         """
-        topic = packet.topic
-        alias = 0
-        if self.client_limits.topic_alias_maximum and packet.properties.topic_alias is None:
-            aliases = self._out_aliases
-            if aliases is None:
-                aliases = self._out_aliases = OutboundAliases(
-                    self.client_limits.topic_alias_maximum
-                )
-            alias, known = aliases.choose(topic)
-            packet.properties = packet.properties._replace(topic_alias=alias)
-            if known:
-                packet.topic = ""
+        topic, alias, maximum = packet.topic, 0, self.client_limits.topic_alias_maximum
+        if maximum and packet.properties.topic_alias is None:
+            if self._out_aliases is None:
+                self._out_aliases = OutboundAliases(maximum)
+            alias = self._out_aliases.apply(packet)
         new_state = self._check_send(packet)
         head, payload = encode_publish_parts(packet, self._decoder.version or 0)
         self._check_size(len(head) + len(payload))

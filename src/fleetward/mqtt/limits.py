@@ -227,6 +227,14 @@ class OutboundAliases:
             return alias, True
         return self._next, False
 
+    def apply(self, packet: Publish) -> int:
+        """Put the alias on ``packet`` (and an empty topic when mapped); the alias."""
+        alias, known = self.choose(packet.topic)
+        packet.properties = packet.properties._replace(topic_alias=alias)
+        if known:
+            packet.topic = ""
+        return alias
+
     def commit(self, topic: str, alias: int) -> None:
         """Record that ``topic`` was sent with ``alias`` (the mapping is now live)."""
         old = self._topics.get(alias)
