@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from fleetward.access.mqtt_hooks import ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
-from fleetward.broker.session import Delivery, Session
+from fleetward.broker.session import Delivery, Message, Session
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
     MQTT_5_0,
@@ -392,6 +392,21 @@ class MqttProtocol(asyncio.Protocol):
             return False  # the connection is closing
         self.write(head)
         self.write(payload)
+        return True
+
+    def send_qos0(self, msg: Message, retain: bool) -> bool:
+        """Send ``msg`` at QoS 0 with no per-client properties: the fan-out fast path."""
+        if self._closing:
+            return False
+        packet = Publish(msg.topic, msg.payload, 0, retain, False, 0, msg.properties)
+        heads = msg.heads
+        if heads is None:
+            heads = msg.heads = {}
+        head = self.sc.qos0_head(packet, heads)
+        if head is None:
+            return self.send_publish(Delivery(msg, 0, retain, ()))
+        self.write(head)
+        self.write(msg.payload)
         return True
 
     def close(self, reason_code: int | None, reason: str, *, code: int | None = None) -> None:

@@ -175,6 +175,10 @@ class Router:
     def _deliver_to(
         self, session: Session, msg: Message, subs: tuple[SubOptions, ...], sender: Session | None
     ) -> bool:
+        if len(subs) == 1 and msg.expires_at is None:
+            opts = subs[0]
+            if opts.subscription_id is None and not (msg.qos and opts.qos):
+                return self._deliver_qos0(session, msg, opts, sender)
         qos = -1
         rap = False
         sub_ids: list[int] = []
@@ -189,6 +193,20 @@ class Router:
             return False
         # MQTT-3.3.1-12/13: the retain flag is kept only with Retain As Published
         self.enqueue(session, Delivery(msg, min(qos, msg.qos), msg.retain and rap, tuple(sub_ids)))
+        return True
+
+    def _deliver_qos0(
+        self, session: Session, msg: Message, opts: SubOptions, sender: Session | None
+    ) -> bool:
+        """One subscription, QoS 0, nothing per-client to add: no Delivery object at all."""
+        if opts.no_local and sender is session:  # MQTT-3.8.3-3
+            return False
+        conn = session.conn
+        if conn is None or conn.congested:
+            self.stats.dropped += 1
+            session.dropped += 1
+        elif conn.send_qos0(msg, msg.retain and opts.retain_as_published):  # MQTT-3.3.1-12/13
+            self.stats.sent += 1
         return True
 
     def enqueue(self, session: Session, delivery: Delivery) -> None:

@@ -25,7 +25,16 @@ __all__ = ["Delivery", "Message", "Session", "SubOptions"]
 class Message:
     """One application message as the broker routes it (payload shared, never copied)."""
 
-    __slots__ = ("expires_at", "origin", "payload", "properties", "qos", "retain", "topic")
+    __slots__ = (
+        "expires_at",
+        "heads",
+        "origin",
+        "payload",
+        "properties",
+        "qos",
+        "retain",
+        "topic",
+    )
 
     def __init__(
         self,
@@ -45,6 +54,7 @@ class Message:
         self.properties = properties
         self.origin = origin
         self.expires_at = expires_at
+        self.heads: dict[int, bytes] | None = None  # encoded QoS 0 headers for all recipients
 
     def expired(self, now: float) -> bool:
         """Whether the Message Expiry Interval has passed (MQTT-3.3.2-5)."""

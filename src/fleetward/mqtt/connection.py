@@ -51,6 +51,7 @@ from fleetward.mqtt.limits import (
     check_accepting_connack,
     check_client_auth,
     check_client_disconnect,
+    check_server_packet,
 )
 from fleetward.mqtt.packets import (
     Auth,
@@ -65,13 +66,17 @@ from fleetward.mqtt.packets import (
     Subscribe,
 )
 from fleetward.mqtt.properties import EMPTY_PROPERTIES
-from fleetward.mqtt.states import CONNACK_REFUSED, TRANSITIONS, ConnectionState, Sender
+from fleetward.mqtt.states import (
+    CONNACK_REFUSED,
+    TRANSITIONS,
+    ConnectionState,
+    Sender,
+    illegal_receive,
+)
 
 __all__ = ["ServerConnection"]
 
 _P = PacketType
-
-_PROBLEM_INFO_PACKETS: Final = frozenset({_P.PUBLISH, _P.CONNACK, _P.DISCONNECT})
 
 
 _NO_IDS: Final[frozenset[int]] = frozenset()
@@ -261,6 +266,27 @@ class ServerConnection:
             self._out_aliases.commit(topic, alias)
         return head, payload
 
+    def qos0_head(self, packet: Publish, cache: dict[int, bytes]) -> bytes | None:
+        """The header of a QoS 0 ``packet`` with no per-client properties, via ``cache``.
+
+        Fan-out's hot path: one header per version and retain flag for every recipient.
+        ``None``: use :meth:`send_publish` (aliases, a size limit, suppressed properties).
+        """
+        limits = self.client_limits
+        if self._state is not ConnectionState.CONNECTED or limits.topic_alias_maximum:
+            return None
+        version = self._decoder.version or 0
+        key = version * 2 + packet.retain
+        head = cache.get(key)
+        if head is None:
+            head = cache[key] = encode_publish_parts(packet, version)[0]
+        if (
+            limits.maximum_packet_size is not None
+            and len(head) + len(packet.payload) > limits.maximum_packet_size
+        ) or (not limits.problem_information and packet.properties.user_properties):
+            return None
+        return head
+
     def fail(self, error: MqttError) -> bytes:
         """Close after ``error``; returns what to write before closing (maybe nothing).
 
@@ -291,7 +317,7 @@ class ServerConnection:
         ptype = packet.packet_type
         new_state = TRANSITIONS.get((self._state, Sender.CLIENT, ptype))
         if new_state is None:
-            raise self._illegal_receive(ptype)
+            raise illegal_receive(self._state, ptype)
         if isinstance(packet, Publish):
             self._receive_publish(packet)
         elif isinstance(packet, Puback | Pubcomp):
@@ -308,16 +334,6 @@ class ServerConnection:
         elif isinstance(packet, Subscribe):
             self.server_limits.check_subscribe(packet)
         self._state = new_state
-
-    def _illegal_receive(self, ptype: int) -> RemoteProtocolError:
-        name = PacketType(ptype).name
-        if self._state is ConnectionState.AWAIT_CONNECT:
-            return RemoteProtocolError(f"{name} before CONNECT (MQTT-3.1.0-1)")
-        if ptype == _P.CONNECT:
-            return RemoteProtocolError("second CONNECT (MQTT-3.1.0-2)")
-        if ptype in (_P.CONNACK, _P.SUBACK, _P.UNSUBACK, _P.PINGRESP):
-            return RemoteProtocolError(f"a client never sends {name}")
-        return RemoteProtocolError(f"{name} is not allowed in state {self._state.value}")
 
     def _receive_connect(self, packet: Connect) -> None:
         self.connect = packet
@@ -369,33 +385,15 @@ class ServerConnection:
                 f"a server cannot send {PacketType(ptype).name} in state {self._state.value} "
                 "(MQTT-3.2.0-1/2, MQTT-3.14.0-1)"
             )
-        v5 = self._decoder.version == MQTT_5_0
-        props = getattr(packet, "properties", EMPTY_PROPERTIES)
-        if not v5 and ptype in (_P.AUTH, _P.DISCONNECT):
-            raise LocalProtocolError(f"a 3.1.1 server never sends {PacketType(ptype).name}")
-        client = self.client_limits
-        if ptype == _P.AUTH and client.authentication_method is None:
-            raise LocalProtocolError("AUTH to a client without enhanced auth (MQTT-4.12.0-6)")
+        check_server_packet(packet, self.client_limits, self._decoder.version == MQTT_5_0)
         if (
-            props is not EMPTY_PROPERTIES
-            and not client.problem_information
-            and ptype not in _PROBLEM_INFO_PACKETS
-            and (props.reason_string is not None or props.user_properties)
+            isinstance(packet, Publish)
+            and packet.qos
+            and packet.packet_id not in self._outbound
+            and not self.send_quota
         ):
-            raise LocalProtocolError("Reason String or User Property not requested (MQTT-3.1.2-32)")
-        if isinstance(packet, Publish):
-            alias = props.topic_alias
-            if alias is not None and alias > client.topic_alias_maximum:
-                raise LocalProtocolError(
-                    f"Topic Alias {alias} above the client's maximum (MQTT-3.3.2-11, "
-                    "MQTT-3.1.2-29/30)"
-                )
-            if packet.qos and packet.packet_id not in self._outbound and not self.send_quota:
-                raise LocalProtocolError("send quota exhausted (MQTT-3.3.4-9, MQTT-4.9.0-2)")
-        elif isinstance(packet, Disconnect):
-            if props.session_expiry_interval is not None:
-                raise LocalProtocolError("Session Expiry on a server DISCONNECT (MQTT-3.14.2-2)")
-        elif isinstance(packet, Connack) and v5 and not packet.reason_code:
+            raise LocalProtocolError("send quota exhausted (MQTT-3.3.4-9, MQTT-4.9.0-2)")
+        if isinstance(packet, Connack) and not packet.reason_code and self._decoder.version == 5:
             check_accepting_connack(packet, self.connect, self.client_limits)
         return new_state
 

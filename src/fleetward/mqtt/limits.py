@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from fleetward.mqtt.constants import CLIENT_DISCONNECT_REASON_CODES, ReasonCode
+from fleetward.mqtt.constants import CLIENT_DISCONNECT_REASON_CODES, PacketType, ReasonCode
 from fleetward.mqtt.errors import (
     LocalProtocolError,
     QosNotSupportedError,
@@ -21,7 +21,7 @@ from fleetward.mqtt.errors import (
     SubscriptionIdentifiersNotSupportedError,
     TopicAliasInvalidError,
 )
-from fleetward.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, Subscribe
+from fleetward.mqtt.packets import Auth, Connack, Connect, Disconnect, Packet, Publish, Subscribe
 from fleetward.mqtt.properties import EMPTY_PROPERTIES
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "check_accepting_connack",
     "check_client_auth",
     "check_client_disconnect",
+    "check_server_packet",
 ]
 
 DEFAULT_RECEIVE_MAXIMUM: Final = 65_535
@@ -245,3 +246,33 @@ class OutboundAliases:
         self._topics[alias] = topic
         self._by_topic[topic] = alias
         self._next = alias % self._maximum + 1
+
+
+_PROBLEM_INFO_PACKETS: Final = frozenset(
+    {PacketType.PUBLISH, PacketType.CONNACK, PacketType.DISCONNECT}
+)
+
+
+def check_server_packet(packet: Packet, client: ClientLimits, v5: bool) -> None:
+    """Refuse an outbound packet the client's CONNECT (or 3.1.1) does not allow."""
+    ptype = packet.packet_type
+    if not v5 and ptype in (PacketType.AUTH, PacketType.DISCONNECT):
+        raise LocalProtocolError(f"a 3.1.1 server never sends {PacketType(ptype).name}")
+    if ptype == PacketType.AUTH and client.authentication_method is None:
+        raise LocalProtocolError("AUTH to a client without enhanced auth (MQTT-4.12.0-6)")
+    props = getattr(packet, "properties", EMPTY_PROPERTIES)
+    if props is EMPTY_PROPERTIES:
+        return
+    if (
+        not client.problem_information
+        and ptype not in _PROBLEM_INFO_PACKETS
+        and (props.reason_string is not None or props.user_properties)
+    ):
+        raise LocalProtocolError("Reason String or User Property not requested (MQTT-3.1.2-32)")
+    alias = props.topic_alias
+    if ptype == PacketType.PUBLISH and alias is not None and alias > client.topic_alias_maximum:
+        raise LocalProtocolError(
+            f"Topic Alias {alias} above the client's maximum (MQTT-3.3.2-11, MQTT-3.1.2-29/30)"
+        )
+    if ptype == PacketType.DISCONNECT and props.session_expiry_interval is not None:
+        raise LocalProtocolError("Session Expiry on a server DISCONNECT (MQTT-3.14.2-2)")

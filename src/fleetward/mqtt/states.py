@@ -10,8 +10,9 @@ from enum import Enum
 from typing import Final
 
 from fleetward.mqtt.constants import PacketType
+from fleetward.mqtt.errors import RemoteProtocolError
 
-__all__ = ["CONNACK_REFUSED", "TRANSITIONS", "ConnectionState", "Sender"]
+__all__ = ["CONNACK_REFUSED", "TRANSITIONS", "ConnectionState", "Sender", "illegal_receive"]
 
 
 class ConnectionState(Enum):
@@ -63,3 +64,15 @@ CONNACK, SUBACK, UNSUBACK and PINGRESP never come from a client; CONNECT, SUBSCR
 UNSUBSCRIBE and PINGREQ never from a server. Version rules (AUTH and a server DISCONNECT
 exist only in MQTT 5) are checked beside the table.
 """
+
+
+def illegal_receive(state: ConnectionState, ptype: int) -> RemoteProtocolError:
+    """The error for a client packet the table has no move for, naming the rule broken."""
+    name = PacketType(ptype).name
+    if state is ConnectionState.AWAIT_CONNECT:
+        return RemoteProtocolError(f"{name} before CONNECT (MQTT-3.1.0-1)")
+    if ptype == PacketType.CONNECT:
+        return RemoteProtocolError("second CONNECT (MQTT-3.1.0-2)")
+    if ptype in (PacketType.CONNACK, PacketType.SUBACK, PacketType.UNSUBACK, PacketType.PINGRESP):
+        return RemoteProtocolError(f"a client never sends {name}")
+    return RemoteProtocolError(f"{name} is not allowed in state {state.value}")
