@@ -1,8 +1,7 @@
-"""Device certificates from CSRs, the identity mTLS reads back, and maker provenance.
+"""Device certificates from CSRs and the identity mTLS reads back.
 
 The hub CA signs only what the hub decides (RFC 5280 §4.2.1.x): a CSR contributes its
-public key and nothing else. Maker bootstrap certificates are checked by path
-validation (RFC 5280 §6) against the tenant's registered maker CAs only.
+public key and nothing else.
 """
 
 from __future__ import annotations
@@ -10,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -24,151 +22,29 @@ from hypothesis import strategies as st
 
 from fleetward.crypto.devices import (
     DEVICE_URN_PREFIX,
-    MAX_CHAIN_CERTS,
     MAX_CSR_BYTES,
     DeviceIdentity,
     certificate_fingerprint,
     certificate_serial_hex,
     device_identity_from_certificate,
     issue_device_certificate,
-    load_maker_ca,
     new_device_key_and_csr,
     serial_to_hex,
-    verify_bootstrap_certificate,
 )
 from fleetward.crypto.pki import ensure_tls_material, load_hub_ca
 from fleetward.errors import AuthenticationError, ConfigError, InvalidInputError
 
-NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-TENANT = "0195f3a2-7c41-7d2e-9a10-5b6c7d8e9f01"
-DEVICE = "0195f3a2-7c41-7d2e-9a10-5b6c7d8e9f02"
-
-# -- builders -------------------------------------------------------------------------------
-
-
-def weak_rsa_key() -> rsa.RSAPrivateKey:
-    """A 1024-bit RSA key; the tests check that it is refused everywhere."""
-    return rsa.generate_private_key(65537, 1024)  # noqa: S505 - the weakness is under test
-
-
-@dataclass(frozen=True)
-class Issued:
-    """A certificate and the key that goes with it."""
-
-    cert: x509.Certificate
-    key: CertificateIssuerPrivateKeyTypes
-
-    @property
-    def pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not ca,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def make_cert(
-    cn: str,
-    *,
-    issuer: Issued | None = None,
-    key: CertificateIssuerPrivateKeyTypes | None = None,
-    ca: bool = False,
-    not_before: dt.datetime = NOW - dt.timedelta(days=30),
-    not_after: dt.datetime = NOW + dt.timedelta(days=3650),
-    key_usage: bool = True,
-    eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.CLIENT_AUTH,),
-    san: Sequence[x509.GeneralName] = (),
-) -> Issued:
-    """A certificate shaped like makers issue them (no SAN unless asked)."""
-    key = key if key is not None else ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    signer_key = issuer.key if issuer is not None else key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.cert.subject if issuer is not None else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-            critical=False,
-        )
-    )
-    if key_usage:
-        builder = builder.add_extension(_key_usage(ca=ca), critical=True)
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
-            critical=False,
-        )
-    if eku is not None and not ca:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(san)), critical=False)
-    algorithm = None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return Issued(builder.sign(signer_key, algorithm), key)
-
-
-def make_csr(
-    key: CertificateIssuerPrivateKeyTypes,
-    *,
-    cn: str = "anything",
-    extensions: Sequence[x509.ExtensionType] = (),
-) -> bytes:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    )
-    for ext in extensions:
-        builder = builder.add_extension(ext, critical=False)
-    algorithm = (
-        None
-        if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
-        else (hashes.SHA256())
-    )
-    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
-
-
-@pytest.fixture(scope="module")
-def hub_ca() -> Issued:
-    return make_cert("Fleetward hub CA", ca=True)
-
-
-def issue(
-    ca: Issued,
-    csr: bytes,
-    *,
-    device_id: str = DEVICE,
-    tenant_id: str = TENANT,
-    now: dt.datetime = NOW,
-    days: int = 365,
-) -> x509.Certificate:
-    """Issue with ``ca`` and parse the result."""
-    ca_key = ca.key
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
-    issued = issue_device_certificate(
-        csr,
-        device_id=device_id,
-        tenant_id=tenant_id,
-        ca_cert=ca.cert,
-        ca_key=ca_key,
-        now=now,
-        days=days,
-    )
-    return x509.load_pem_x509_certificate(issued.pem)
-
+from ._certs import (
+    DEVICE,
+    NOW,
+    TENANT,
+    Issued,
+    issue,
+    key_usage_for,
+    make_cert,
+    make_csr,
+    weak_rsa_key,
+)
 
 # -- issuing from a CSR ---------------------------------------------------------------------
 
@@ -238,7 +114,7 @@ def test_what_the_csr_asks_for_is_ignored(hub_ca: Issued) -> None:
                 ]
             ),
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-            _key_usage(ca=True),
+            key_usage_for(ca=True),
         ],
     )
     cert = issue(hub_ca, csr)
@@ -506,188 +382,3 @@ def test_fingerprint_and_serial_helpers(hub_ca: Issued) -> None:
     with pytest.raises(InvalidInputError) as info:
         certificate_fingerprint(hub_ca.pem + hub_ca.pem)
     assert info.value.code == "cert.malformed"
-
-
-# -- maker CAs --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def maker() -> Issued:
-    return make_cert("Acme Devices Root CA", ca=True)
-
-
-def test_maker_ca_registration(maker: Issued) -> None:
-    info = load_maker_ca(maker.pem, now=NOW)
-    assert info.fingerprint == certificate_fingerprint(maker.pem)
-    assert info.subject == "CN=Acme Devices Root CA"
-    assert info.not_after == maker.cert.not_valid_after_utc
-    assert info.pem == maker.pem
-
-
-def test_rsa_maker_ca_registers() -> None:
-    root = make_cert("RSA maker", ca=True, key=rsa.generate_private_key(65537, 2048))
-    assert load_maker_ca(root.pem, now=NOW).subject == "CN=RSA maker"
-
-
-@pytest.mark.parametrize(
-    ("build", "code"),
-    [
-        pytest.param(lambda: make_cert("a leaf"), "maker_ca.not_ca", id="leaf"),
-        pytest.param(
-            lambda: make_cert("no keyCertSign", ca=True, key_usage=False),
-            "maker_ca.not_ca",
-            id="no-key-usage",
-        ),
-        pytest.param(
-            lambda: make_cert("old", ca=True, not_after=NOW - dt.timedelta(days=1)),
-            "maker_ca.expired",
-            id="expired",
-        ),
-        pytest.param(
-            lambda: make_cert("future", ca=True, not_before=NOW + dt.timedelta(days=1)),
-            "maker_ca.not_yet_valid",
-            id="not-yet-valid",
-        ),
-        pytest.param(
-            lambda: make_cert("ed", ca=True, key=ed25519.Ed25519PrivateKey.generate()),
-            "maker_ca.key_type",
-            id="ed25519",
-        ),
-        pytest.param(
-            lambda: make_cert("weak", ca=True, key=weak_rsa_key()),
-            "maker_ca.key_type",
-            id="rsa1024",
-        ),
-    ],
-)
-def test_maker_ca_refusals(build: Callable[[], Issued], code: str) -> None:
-    issued = build()
-    with pytest.raises(InvalidInputError) as info:
-        load_maker_ca(issued.pem, now=NOW)
-    assert info.value.code == code
-
-
-@pytest.mark.parametrize(
-    ("data", "code"),
-    [
-        (b"garbage", "maker_ca.malformed"),
-        (b"A" * (16 * 1024 + 1), "maker_ca.too_large"),
-    ],
-)
-def test_maker_ca_unreadable(data: bytes, code: str) -> None:
-    with pytest.raises(InvalidInputError) as info:
-        load_maker_ca(data, now=NOW)
-    assert info.value.code == code
-
-
-def test_maker_ca_must_be_one_certificate(maker: Issued) -> None:
-    with pytest.raises(InvalidInputError) as info:
-        load_maker_ca(maker.pem + maker.pem, now=NOW)
-    assert info.value.code == "maker_ca.malformed"
-
-
-# -- bootstrap certificates -------------------------------------------------------------------
-
-
-def _refused(leaf: bytes, chain: list[bytes], makers: list[bytes], code: str) -> None:
-    with pytest.raises(AuthenticationError) as info:
-        verify_bootstrap_certificate(leaf, chain, makers, now=NOW)
-    assert info.value.code == code
-
-
-def test_leaf_issued_by_a_registered_maker_proves_provenance(maker: Issued) -> None:
-    leaf = make_cert("sn0123C3A4B5D6E7F8", issuer=maker)  # no SAN, like real maker certs
-    other_maker = make_cert("Other maker", ca=True)
-    proof = verify_bootstrap_certificate(leaf.pem, [], [other_maker.pem, maker.pem], now=NOW)
-    assert proof.maker_fingerprint == certificate_fingerprint(maker.pem)
-    assert proof.subject == "CN=sn0123C3A4B5D6E7F8"
-    assert proof.serial == serial_to_hex(leaf.cert.serial_number)
-    spki = leaf.cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    assert proof.public_key_fingerprint == hashlib.sha256(spki).hexdigest()
-    assert proof.fingerprint == certificate_fingerprint(leaf.pem)
-    assert proof.not_after == leaf.cert.not_valid_after_utc
-
-
-def test_leaf_without_eku_and_rsa_maker_are_accepted() -> None:
-    root = make_cert("RSA maker", ca=True, key=rsa.generate_private_key(65537, 2048))
-    leaf = make_cert("device", issuer=root, eku=None)
-    assert verify_bootstrap_certificate(leaf.pem, [], [root.pem], now=NOW).subject == "CN=device"
-
-
-def test_chain_through_an_intermediate_is_accepted(maker: Issued) -> None:
-    intermediate = make_cert("Acme Signer CA 0042", issuer=maker, ca=True)
-    leaf = make_cert("device", issuer=intermediate)
-    proof = verify_bootstrap_certificate(leaf.pem, [intermediate.pem], [maker.pem], now=NOW)
-    assert proof.maker_fingerprint == certificate_fingerprint(maker.pem)
-    _refused(leaf.pem, [], [maker.pem], "cert.untrusted")  # the intermediate is needed
-
-
-def test_leaf_from_an_unregistered_ca_is_refused(maker: Issued) -> None:
-    stranger = make_cert("Stranger CA", ca=True)
-    leaf = make_cert("device", issuer=stranger)
-    _refused(leaf.pem, [], [maker.pem], "cert.untrusted")
-    _refused(leaf.pem, [stranger.pem], [maker.pem], "cert.untrusted")  # offering it is no help
-
-
-def test_no_registered_makers_trust_nothing(maker: Issued) -> None:
-    leaf = make_cert("device", issuer=maker)
-    _refused(leaf.pem, [], [], "cert.untrusted")
-    _refused(leaf.pem, [], [b"garbage"], "cert.untrusted")
-
-
-def test_expired_and_future_leaves_are_refused(maker: Issued) -> None:
-    old = make_cert("old", issuer=maker, not_after=NOW - dt.timedelta(seconds=1))
-    _refused(old.pem, [], [maker.pem], "cert.expired")
-    future = make_cert("future", issuer=maker, not_before=NOW + dt.timedelta(hours=1))
-    _refused(future.pem, [], [maker.pem], "cert.not_yet_valid")
-
-
-def test_expired_intermediate_breaks_the_chain(maker: Issued) -> None:
-    intermediate = make_cert(
-        "stale signer", issuer=maker, ca=True, not_after=NOW - dt.timedelta(days=1)
-    )
-    leaf = make_cert("device", issuer=intermediate)
-    _refused(leaf.pem, [intermediate.pem], [maker.pem], "cert.untrusted")
-
-
-def test_leaf_signed_by_a_non_ca_is_refused(maker: Issued) -> None:
-    device = make_cert("a device", issuer=maker)
-    grandchild = make_cert("minted by a device", issuer=device)
-    _refused(grandchild.pem, [device.pem], [maker.pem], "cert.untrusted")
-
-
-def test_self_signed_leaf_is_refused(maker: Issued) -> None:
-    selfie = make_cert("self-signed device")
-    _refused(selfie.pem, [], [maker.pem], "cert.untrusted")
-    # Even if it slipped into the registered list, a non-CA is never an anchor.
-    _refused(selfie.pem, [], [maker.pem, selfie.pem], "cert.untrusted")
-
-
-def test_maker_ca_presented_as_a_leaf_is_refused(maker: Issued) -> None:
-    _refused(maker.pem, [], [maker.pem], "cert.untrusted")
-
-
-def test_leaf_for_servers_only_is_refused(maker: Issued) -> None:
-    leaf = make_cert("server", issuer=maker, eku=(ExtendedKeyUsageOID.SERVER_AUTH,))
-    _refused(leaf.pem, [], [maker.pem], "cert.untrusted")
-
-
-def test_weak_leaf_key_is_refused(maker: Issued) -> None:
-    leaf = make_cert("weak", issuer=maker, key=weak_rsa_key())
-    _refused(leaf.pem, [], [maker.pem], "cert.key_type")
-
-
-def test_bootstrap_inputs_are_bounded(maker: Issued) -> None:
-    leaf = make_cert("device", issuer=maker)
-    _refused(leaf.pem, [maker.pem] * (MAX_CHAIN_CERTS + 1), [maker.pem], "cert.too_large")
-    _refused(b"A" * (16 * 1024 + 1), [], [maker.pem], "cert.too_large")
-    _refused(b"garbage", [], [maker.pem], "cert.malformed")
-    _refused(leaf.pem, [b"garbage"], [maker.pem], "cert.malformed")
-
-
-def test_hub_issued_certificate_is_no_bootstrap_proof(hub_ca: Issued, maker: Issued) -> None:
-    _, csr = new_device_key_and_csr(DEVICE)
-    pem = issue(hub_ca, csr).public_bytes(serialization.Encoding.PEM)
-    _refused(pem, [], [maker.pem], "cert.untrusted")
