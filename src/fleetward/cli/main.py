@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from fleetward.cli import registry_cmds
+from fleetward.cli.audit_cmds import audit_app
 from fleetward.cli.context import CliState
 from fleetward.cli.mqtt_cmds import mqtt_app
 from fleetward.cli.output import error_line
@@ -51,6 +52,7 @@ app.add_typer(registry_cmds.owner_app, name="owner")
 app.add_typer(registry_cmds.device_app, name="device")
 app.add_typer(registry_cmds.apikey_app, name="apikey")
 app.add_typer(mqtt_app, name="mqtt")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -1,0 +1,226 @@
+"""The audit chain's records and their canonical bytes: pure, no I/O, no SQL.
+
+Each :class:`AuditEntry` commits to the one before it::
+
+    hash = SHA-256( prev_hash  ||  canonical(entry without "hash") )
+
+where ``prev_hash`` is the 64 lowercase hex digits of the previous entry's hash (64
+zeros for ``seq`` 1) taken as ASCII bytes, and ``canonical`` is deterministic JSON:
+an object of the entry's fields ``action, actor, at, details, outcome, prev_hash, seq,
+target, tenant_id``, keys sorted (also inside ``details``), no whitespace
+(``,`` and ``:`` separators), non-ASCII characters as raw UTF-8 rather than ``\\u``
+escapes, ``at`` as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, microseconds), integers in
+decimal, ``null``/``true``/``false``. Floats are refused: their text is not stable
+across languages, and an auditor must be able to recompute a hash with any JSON library.
+
+Editing an entry breaks its hash; removing or reordering one breaks ``seq`` continuity
+or the next entry's ``prev_hash``. A consistent rewrite (every hash recomputed) is
+caught by a :class:`Checkpoint`: an Ed25519 signature, by a key the database never
+holds, over ``(seq, head_hash, at, kid)``, so only the key holder can anchor a chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from fleetward.crypto.signing import SigningKey
+from fleetward.errors import InvalidInputError
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "Checkpoint",
+    "Scalar",
+    "checkpoint_statement",
+    "entry_hash",
+    "relink",
+    "seal",
+    "sign_checkpoint",
+]
+
+Scalar = str | int | bool | None
+
+GENESIS_HASH = "0" * 64
+_CHECKPOINT_DOMAIN = b"fleetward.audit.checkpoint.v1\n"
+
+# Bounds on what one entry may hold (the SQL columns are sized to match).
+MAX_ACTOR = 200
+MAX_ACTION = 64
+MAX_TARGET = 300
+MAX_OUTCOME = 32
+MAX_TENANT_ID = 36
+MAX_DETAILS = 32
+MAX_DETAIL_VALUE = 1024
+_DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One security-relevant act, chained to the entry before it.
+
+    ``details`` holds explicit, JSON-safe facts about the act and never a secret
+    (password, token, key); callers build it field by field for that reason.
+    """
+
+    seq: int
+    at: dt.datetime
+    tenant_id: str | None
+    actor: str
+    action: str
+    target: str | None
+    outcome: str
+    details: Mapping[str, Scalar]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement that the chain's entry ``seq`` has hash ``head_hash``."""
+
+    seq: int
+    head_hash: str
+    at: dt.datetime
+    kid: str
+    signature: bytes
+
+
+def _timestamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """The hash ``entry`` should carry, recomputed from its content (``hash`` ignored)."""
+    body = {
+        "action": entry.action,
+        "actor": entry.actor,
+        "at": _timestamp(entry.at),
+        "details": dict(entry.details),
+        "outcome": entry.outcome,
+        "prev_hash": entry.prev_hash,
+        "seq": entry.seq,
+        "target": entry.target,
+        "tenant_id": entry.tenant_id,
+    }
+    digest = hashlib.sha256(entry.prev_hash.encode("ascii", "replace"))
+    digest.update(_canonical(body))
+    return digest.hexdigest()
+
+
+def seal(
+    *,
+    seq: int,
+    prev_hash: str,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    tenant_id: str | None = None,
+    outcome: str = "ok",
+    details: Mapping[str, Scalar] | None = None,
+) -> AuditEntry:
+    """A new entry with its hash, after checking every field against the bounds.
+
+    Raises :class:`InvalidInputError` (code ``audit.invalid``) for a naive ``at``, an
+    over-long or empty field, a malformed action (dotted lowercase, ``auth.refused``),
+    a detail key outside ``[a-z][a-z0-9_]*``, a float or nested detail value, or text
+    that is not valid Unicode. These are programming errors in the caller, not input
+    from the wire: callers clip untrusted text before recording it.
+    """
+    if at.tzinfo is None:
+        raise _invalid("at must be timezone-aware")
+    if seq < 1:
+        raise _invalid("seq starts at 1")
+    _text("actor", actor, MAX_ACTOR)
+    _text("outcome", outcome, MAX_OUTCOME)
+    if _ACTION.fullmatch(action) is None or len(action) > MAX_ACTION:
+        raise _invalid(f"action {action!r} is not dotted lowercase")
+    if target is not None:
+        _text("target", target, MAX_TARGET)
+    if tenant_id is not None:
+        _text("tenant_id", tenant_id, MAX_TENANT_ID)
+    clean = _details(details or {})
+    entry = AuditEntry(
+        seq=seq,
+        at=at.astimezone(dt.UTC),
+        tenant_id=tenant_id,
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        details=clean,
+        prev_hash=prev_hash,
+        hash="",
+    )
+    try:
+        return replace(entry, hash=entry_hash(entry))
+    except UnicodeEncodeError as e:  # a lone surrogate somewhere in the text
+        raise _invalid("text is not valid Unicode") from e
+
+
+def relink(entries: Iterable[AuditEntry], *, seq: int, prev_hash: str) -> list[AuditEntry]:
+    """``entries`` renumbered from ``seq`` and re-chained onto ``prev_hash``.
+
+    Used when another writer appended first: the entries keep their order and content,
+    only their place in the chain moves.
+    """
+    out: list[AuditEntry] = []
+    for offset, entry in enumerate(entries):
+        moved = replace(entry, seq=seq + offset, prev_hash=prev_hash, hash="")
+        moved = replace(moved, hash=entry_hash(moved))
+        out.append(moved)
+        prev_hash = moved.hash
+    return out
+
+
+def checkpoint_statement(seq: int, head_hash: str, at: dt.datetime, kid: str) -> bytes:
+    """The bytes a checkpoint signs: a domain tag, then canonical JSON of its fields."""
+    body = {"at": _timestamp(at), "head_hash": head_hash, "kid": kid, "seq": seq}
+    return _CHECKPOINT_DOMAIN + _canonical(body)
+
+
+def sign_checkpoint(seq: int, head_hash: str, at: dt.datetime, key: SigningKey) -> Checkpoint:
+    """Anchor the chain at entry ``seq`` (whose hash is ``head_hash``) with ``key``."""
+    at = at.astimezone(dt.UTC)
+    statement = checkpoint_statement(seq, head_hash, at, key.kid)
+    return Checkpoint(seq, head_hash, at, key.kid, key.sign(statement))
+
+
+def _invalid(detail: str) -> InvalidInputError:
+    return InvalidInputError(f"audit entry: {detail}", code="audit.invalid")
+
+
+def _text(name: str, value: str, limit: int) -> None:
+    if not value or len(value) > limit or "\x00" in value:
+        raise _invalid(f"{name} must be 1 to {limit} characters without NUL")
+
+
+def _details(details: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    if len(details) > MAX_DETAILS:
+        raise _invalid(f"at most {MAX_DETAILS} details")
+    clean: dict[str, Scalar] = {}
+    for key, value in details.items():
+        if not isinstance(key, str) or _DETAIL_KEY.fullmatch(key) is None:
+            raise _invalid(f"detail key {key!r} must match [a-z][a-z0-9_]*")
+        if isinstance(value, str):
+            _text(f"details.{key}", value or "-", MAX_DETAIL_VALUE)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if value not in _INT_RANGE:
+                raise _invalid(f"details.{key} does not fit in 64 bits")
+        elif value is not None and not isinstance(value, bool):
+            raise _invalid(f"details.{key} must be a string, integer, boolean or null")
+        clean[key] = value
+    return clean
