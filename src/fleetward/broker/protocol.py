@@ -187,6 +187,7 @@ class MqttProtocol(asyncio.Protocol):
 
     def _pump(self) -> None:
         sc = self.sc
+        on_publish = self.broker.router.on_publish
         while not self._closing:
             try:
                 packet = sc.next_packet()
@@ -196,7 +197,11 @@ class MqttProtocol(asyncio.Protocol):
             if packet is None:
                 return
             try:
-                self._handle(packet)
+                session = self.session
+                if type(packet) is Publish and session is not None:  # the hot path, first
+                    on_publish(self, session, packet)
+                else:
+                    self._handle(packet)
             except MqttError as e:
                 self._protocol_error(e)
                 return
@@ -398,15 +403,17 @@ class MqttProtocol(asyncio.Protocol):
         """Send ``msg`` at QoS 0 with no per-client properties: the fan-out fast path."""
         if self._closing:
             return False
-        packet = Publish(msg.topic, msg.payload, 0, retain, False, 0, msg.properties)
-        heads = msg.heads
-        if heads is None:
-            heads = msg.heads = {}
-        head = self.sc.qos0_head(packet, heads)
+        head = self.sc.qos0_head(msg.topic, msg.payload, retain, msg.properties)
         if head is None:
             return self.send_publish(Delivery(msg, 0, retain, ()))
-        self.write(head)
-        self.write(msg.payload)
+        out = self._out
+        if out is None:
+            self._out = [head, msg.payload]
+            if not self._flush_pending:
+                self._flush_pending = True
+                self._loop.call_soon(self._flush)
+        else:
+            out += (head, msg.payload)
         return True
 
     def close(self, reason_code: int | None, reason: str, *, code: int | None = None) -> None:

@@ -27,7 +27,6 @@ class Message:
 
     __slots__ = (
         "expires_at",
-        "heads",
         "origin",
         "payload",
         "properties",
@@ -54,7 +53,6 @@ class Message:
         self.properties = properties
         self.origin = origin
         self.expires_at = expires_at
-        self.heads: dict[int, bytes] | None = None  # encoded QoS 0 headers for all recipients
 
     def expired(self, now: float) -> bool:
         """Whether the Message Expiry Interval has passed (MQTT-3.3.2-5)."""

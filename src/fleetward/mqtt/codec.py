@@ -35,7 +35,7 @@ from fleetward.mqtt.errors import (
 )
 from fleetward.mqtt.packets import Packet, Publish
 from fleetward.mqtt.primitives import read_fixed_header_length, variable_byte_integer_size
-from fleetward.mqtt.properties import EMPTY_PROPERTIES
+from fleetward.mqtt.properties import EMPTY_PROPERTIES, Properties
 
 __all__ = ["Decoder", "encode", "encode_publish_parts"]
 
@@ -122,6 +122,34 @@ def encode_publish_parts(packet: Publish, version: int) -> tuple[bytes, bytes]:
     if version not in SUPPORTED_VERSIONS:
         raise LocalProtocolError(f"unsupported protocol version {version}")
     return publish_parts(packet, version)
+
+
+_QOS0_HEADS: Final[dict[tuple[str, int, bool, int], bytes]] = {}
+_QOS0_HEADS_MAX: Final = 4096
+
+
+def qos0_publish_head(
+    topic: str, payload: bytes, retain: bool, version: int, properties: Properties
+) -> bytes:
+    """Everything before the payload of a QoS 0 PUBLISH.
+
+    Without properties the header depends only on the topic, the payload size, the
+    retain flag and the version, so it is cached by those: a device sending same-sized
+    telemetry to the same topic is forwarded without encoding anything.
+    """
+    if properties is not EMPTY_PROPERTIES:
+        return encode_publish_parts(
+            Publish(topic, payload, 0, retain, False, 0, properties), version
+        )[0]
+    key = (topic, len(payload), retain, version)
+    head = _QOS0_HEADS.get(key)
+    if head is None:
+        if len(_QOS0_HEADS) >= _QOS0_HEADS_MAX:
+            _QOS0_HEADS.clear()
+        head = _QOS0_HEADS[key] = encode_publish_parts(Publish(topic, payload, 0, retain), version)[
+            0
+        ]
+    return head
 
 
 _TOPICS: Final[dict[bytes, str]] = {}

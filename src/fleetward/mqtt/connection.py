@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Final
 
 from fleetward.mqtt.answers import error_answer
-from fleetward.mqtt.codec import Decoder, encode, encode_publish_parts
+from fleetward.mqtt.codec import Decoder, encode, encode_publish_parts, qos0_publish_head
 from fleetward.mqtt.constants import (
     MQTT_5_0,
     PacketType,
@@ -65,7 +65,7 @@ from fleetward.mqtt.packets import (
     Pubrec,
     Subscribe,
 )
-from fleetward.mqtt.properties import EMPTY_PROPERTIES
+from fleetward.mqtt.properties import EMPTY_PROPERTIES, Properties
 from fleetward.mqtt.states import (
     CONNACK_REFUSED,
     TRANSITIONS,
@@ -266,24 +266,21 @@ class ServerConnection:
             self._out_aliases.commit(topic, alias)
         return head, payload
 
-    def qos0_head(self, packet: Publish, cache: dict[int, bytes]) -> bytes | None:
-        """The header of a QoS 0 ``packet`` with no per-client properties, via ``cache``.
+    def qos0_head(
+        self, topic: str, payload: bytes, retain: bool, properties: Properties
+    ) -> bytes | None:
+        """The header of a QoS 0 PUBLISH with no per-client properties (fan-out's hot path).
 
-        Fan-out's hot path: one header per version and retain flag for every recipient.
         ``None``: use :meth:`send_publish` (aliases, a size limit, suppressed properties).
         """
         limits = self.client_limits
         if self._state is not ConnectionState.CONNECTED or limits.topic_alias_maximum:
             return None
-        version = self._decoder.version or 0
-        key = version * 2 + packet.retain
-        head = cache.get(key)
-        if head is None:
-            head = cache[key] = encode_publish_parts(packet, version)[0]
+        head = qos0_publish_head(topic, payload, retain, self._decoder.version or 0, properties)
         if (
             limits.maximum_packet_size is not None
-            and len(head) + len(packet.payload) > limits.maximum_packet_size
-        ) or (not limits.problem_information and packet.properties.user_properties):
+            and len(head) + len(payload) > limits.maximum_packet_size
+        ) or (not limits.problem_information and properties.user_properties):
             return None
         return head
 
