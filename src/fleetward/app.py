@@ -18,17 +18,27 @@ import uvicorn
 from fastapi import FastAPI
 
 from fleetward.access import ApiKeyService
+from fleetward.access.assembly import AccessServices, TokenSettings, build_access
 from fleetward.access.static_policy import MqttUser, StaticPolicy
 from fleetward.api import ApiContext, create_app
+from fleetward.audit import AuditLog, SqlAuditStore, open_audit_keyring
 from fleetward.broker import Broker, BrokerLimits, ListenerInfo, start_listener
 from fleetward.broker.listeners import Listening
 from fleetward.broker.persistence import BrokerStore
 from fleetward.broker.stats import run_stats
 from fleetward.clock import Clock, SystemClock
 from fleetward.config import ListenerSettings, Settings
-from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
-from fleetward.errors import ConfigError
+from fleetward.crypto import (
+    HubCa,
+    SecretHasher,
+    TlsMaterial,
+    ensure_tls_material,
+    load_hub_ca,
+    server_context,
+)
+from fleetward.errors import ConfigError, FleetwardError
 from fleetward.events import EventBus
+from fleetward.hub_services import HubServices
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["Hub", "Prepared"]
@@ -69,6 +79,10 @@ class Hub:
         self.broker: Broker | None = None
         self._mqtt_servers: list[Listening] = []
         self._stats_task: asyncio.Task[None] | None = None
+        self._audit: AuditLog | None = None
+        self._access: AccessServices | None = None
+        self._services: HubServices | None = None
+        self._mtls_contexts: list[ssl.SSLContext] = []
 
     def prepare(self, *, bootstrap: bool = True) -> Prepared:
         """Create the data directory, migrate, make TLS material, mint the first operator key."""
@@ -98,12 +112,71 @@ class Hub:
         except (OSError, ValueError) as e:
             raise ConfigError(f"tls: cannot prepare certificates: {e}") from e
 
+    def audit_log(self) -> AuditLog:
+        """The hash-chained audit log (opened on first use; flushed by :meth:`close`)."""
+        if self._audit is None:
+            ring = open_audit_keyring(self.settings.data_dir, self.clock.now())
+            audit = AuditLog(SqlAuditStore(self.store.engine), ring, self.clock)
+            audit.open()
+            self._audit = audit
+        return self._audit
+
+    def access(self) -> AccessServices:
+        """Device identity, tokens, policy and revocation (built on first use)."""
+        if self._access is None:
+            sec = self.settings.security
+            static = StaticPolicy(
+                [
+                    MqttUser(u.name, u.password_hash, u.publish, u.subscribe)
+                    for u in self.settings.mqtt.users
+                ],
+                self.hasher,
+            )
+            self._access = build_access(
+                store=self.store,
+                registry=self.registry,
+                hasher=self.hasher,
+                clock=self.clock,
+                data_dir=self.settings.data_dir,
+                static=static,
+                audit=self.audit_log().record,
+                hub_ca=self._hub_ca(),
+                tokens=TokenSettings(
+                    issuer=sec.token_issuer,
+                    ttl=dt.timedelta(seconds=sec.token_ttl_seconds),
+                    max_lifetime=dt.timedelta(seconds=sec.token_max_lifetime_seconds),
+                    leeway=dt.timedelta(seconds=sec.token_leeway_seconds),
+                    connect_rate=sec.connect_rate,
+                    connect_burst=sec.connect_burst,
+                    flap_threshold=sec.flap_threshold,
+                    flap_window=sec.flap_window_seconds,
+                    flap_ban=sec.flap_ban_seconds,
+                ),
+                trust_maker=self._trust_maker,
+            )
+        return self._access
+
+    def _hub_ca(self) -> HubCa | None:
+        """The hub CA that signs device certificates (None with an operator's own cert)."""
+        try:
+            return load_hub_ca(self.settings.data_dir / "tls")
+        except ConfigError as e:
+            log.warning("device certificates cannot be issued: %s", e.detail)
+            return None
+
+    def _trust_maker(self, pem: bytes) -> None:
+        """A newly registered maker CA: mTLS listeners accept its bootstrap certificates."""
+        for context in self._mtls_contexts:
+            context.load_verify_locations(cadata=pem.decode())
+
     def api_app(self) -> FastAPI:
         """The REST application bound to this hub's services."""
         ctx = ApiContext(
             registry=self.registry,
             api_keys=self.api_keys,
             store=self.store,
+            access=self.access(),
+            audit=self.audit_log(),
             max_page_size=self.settings.api.max_page_size,
             max_body_bytes=self.settings.api.max_body_bytes,
         )
@@ -132,10 +205,7 @@ class Hub:
         mqtt = self.settings.mqtt
         if not mqtt.enabled:
             return None
-        policy = StaticPolicy(
-            [MqttUser(u.name, u.password_hash, u.publish, u.subscribe) for u in mqtt.users],
-            self.hasher,
-        )
+        access = self.access()
         limits = BrokerLimits(
             max_packet_size=mqtt.max_packet_size,
             max_topic_levels=mqtt.max_topic_levels,
@@ -152,10 +222,13 @@ class Hub:
             if mqtt.persistence
             else None
         )
-        broker = Broker(limits, policy, policy, self.events, self.clock, store)
+        broker = Broker(limits, access.hub, access.hub, self.events, self.clock, store)
+        self.audit_log().subscribe_to(self.events)
         restored = broker.restore()
         if restored:
             log.info("restored %d persistent MQTT sessions", restored)
+        self._services = HubServices(broker, access, self.audit_log())
+        self._services.start()
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
@@ -192,7 +265,7 @@ class Hub:
                     "(the hub CA is not in use with an operator-supplied certificate)"
                 )
         try:
-            return server_context(
+            context = server_context(
                 tls.cert_file,
                 tls.key_file,
                 client_ca=client_ca,
@@ -200,12 +273,23 @@ class Hub:
             )
         except (OSError, ssl.SSLError) as e:
             raise ConfigError(f"mqtt.listeners.{lst.name}: unusable TLS material: {e}") from e
+        if client_ca is not None:
+            # Maker CAs let bootstrap certificates through the handshake; HubAccess then
+            # accepts them only to enrol (ADR 0007), never as a device identity.
+            for pems in self.access().hub.state.makers.values():
+                for pem in pems:
+                    context.load_verify_locations(cadata=pem.decode())
+            self._mtls_contexts.append(context)
+        return context
 
     async def stop_broker(self) -> None:
         """Close the listeners and every client connection."""
         if self._stats_task is not None:
             self._stats_task.cancel()
             self._stats_task = None
+        if self._services is not None:
+            await self._services.stop()
+            self._services = None
         for server in self._mqtt_servers:
             server.close()
         if self.broker is not None:
@@ -227,7 +311,13 @@ class Hub:
             await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Release resources."""
+        """Store what the audit log still holds, then release resources."""
+        if self._audit is not None:
+            try:
+                self._audit.close()
+            except FleetwardError:
+                log.exception("the audit log could not store its last entries")
+            self._audit = None
         self.store.close()
 
 

@@ -140,6 +140,17 @@ class SecuritySettings(_Section):
     argon2_parallelism: int = Field(default=2, ge=1, le=16)
     api_key_max_ttl_days: int = Field(default=365, ge=1, le=3650)
     api_key_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    token_ttl_seconds: int = Field(default=600, ge=1, le=3600)
+    token_max_lifetime_seconds: int = Field(default=3600, ge=60, le=86400)
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    token_issuer: str = Field(default="fleetward", min_length=1, max_length=128)
+    connect_rate: float = Field(default=10_000.0, gt=0, le=1_000_000)
+    """Hub-wide CONNECTs per second (token bucket); past it, 0x9F."""
+    connect_burst: int = Field(default=20_000, ge=1, le=10_000_000)
+    flap_threshold: int = Field(default=10, ge=1, le=10_000)
+    """A device connecting this often within ``flap_window_seconds`` is banned."""
+    flap_window_seconds: float = Field(default=60.0, gt=0, le=86400)
+    flap_ban_seconds: float = Field(default=60.0, gt=0, le=86400)
 
 
 class Settings(_Section):

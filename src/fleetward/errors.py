@@ -13,12 +13,14 @@ from typing import ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "BannedError",
     "ConfigError",
     "ConflictError",
     "FleetwardError",
     "ForbiddenError",
     "InvalidInputError",
     "NotFoundError",
+    "RateLimitedError",
     "ReasonCode",
     "StorageError",
     "UnavailableError",
@@ -39,8 +41,10 @@ class ReasonCode:
     BANNED = 0x8A
     TOPIC_NAME_INVALID = 0x90
     PACKET_TOO_LARGE = 0x95
+    MESSAGE_RATE_TOO_HIGH = 0x96
     QUOTA_EXCEEDED = 0x97
     PAYLOAD_FORMAT_INVALID = 0x99
+    CONNECTION_RATE_EXCEEDED = 0x9F
 
 
 class FleetwardError(Exception):
@@ -141,3 +145,20 @@ class UnavailableError(FleetwardError):
     http_status = 503
     mqtt_reason = ReasonCode.SERVER_UNAVAILABLE
     title = "Unavailable"
+
+
+class BannedError(ForbiddenError):
+    """A deny list, an allow list gate or a flapping ban refuses this client."""
+
+    code = "access.banned"
+    mqtt_reason = ReasonCode.BANNED
+    title = "Banned"
+
+
+class RateLimitedError(FleetwardError):
+    """Too many requests or connects; try again later."""
+
+    code = "access.rate_limited"
+    http_status = 429
+    mqtt_reason = ReasonCode.CONNECTION_RATE_EXCEEDED
+    title = "Too many requests"

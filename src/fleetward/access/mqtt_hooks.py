@@ -11,8 +11,8 @@ identity and policy implementation plugs into these same protocols.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = ["Authenticator", "Authorizer", "ConnectInfo", "Identity", "filter_covers"]
@@ -47,6 +47,22 @@ class Identity:
     name: str
     tenant_id: str | None = None
     anonymous: bool = False
+    kind: str = "user"
+    """``user`` (configured), ``device``, ``enrolling`` (confined to enrolment), ``app``
+    or ``grant`` (token holders whose rights are the token's ACL)."""
+    credential: str | None = None
+    """How it proved itself: ``password``, ``token``, ``certificate``, ``enrollment_code``
+    or ``bootstrap``; revocation of one credential finds its live sessions by this."""
+    token_ids: tuple[str, ...] = ()
+    """The token's ``jti`` and its ancestors' (revoking any of them cuts the session)."""
+    cert_fingerprint: str | None = None
+    publish: tuple[str, ...] = ()
+    """Token identities: the ACL's publish patterns."""
+    subscribe: tuple[str, ...] = ()
+    """Token identities: the ACL's subscribe patterns."""
+    meter: Callable[[int], int] | None = field(default=None, compare=False, repr=False)
+    """Per-message admission for rate and size limits: returns 0 to admit, else the MQTT
+    reason code to refuse with (0x95 too large, 0x96 rate too high)."""
 
 
 class Authenticator(Protocol):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetward.access import ApiKeyService
+from fleetward.access.assembly import AccessServices
+from fleetward.audit import AuditLog
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["ApiContext"]
@@ -17,5 +19,7 @@ class ApiContext:
     registry: RegistryService
     api_keys: ApiKeyService
     store: Store
+    access: AccessServices
+    audit: AuditLog
     max_page_size: int = 200
     max_body_bytes: int = 1 << 20

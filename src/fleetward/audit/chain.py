@@ -218,6 +218,8 @@ def _details(details: Mapping[str, Scalar]) -> dict[str, Scalar]:
         if isinstance(value, str):
             _text(f"details.{key}", value or "-", MAX_DETAIL_VALUE)
         elif isinstance(value, int) and not isinstance(value, bool):
+            # int(): an IntEnum would make ``in range`` walk the whole range
+            value = int(value)  # noqa: PLW2901
             if value not in _INT_RANGE:
                 raise _invalid(f"details.{key} does not fit in 64 bits")
         elif value is not None and not isinstance(value, bool):

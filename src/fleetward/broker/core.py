@@ -144,7 +144,11 @@ class Broker:
             problem = topic_name_problem(
                 connect.will.topic, max_levels=self.limits.max_topic_levels
             )
-            if problem or not self._authorizer.may_publish(identity, client_id, connect.will.topic):
+            if (
+                problem
+                or connect.will.topic.startswith("$")  # only the hub writes $-topics
+                or not self._authorizer.may_publish(identity, client_id, connect.will.topic)
+            ):
                 raise ForbiddenError("the will topic is not allowed", code="mqtt.will_refused")
         existing = self.sessions.get(client_id)
         if existing is not None and (existing.identity.name, existing.identity.tenant_id) != (
@@ -348,6 +352,43 @@ class Broker:
                 session.will = None
                 self._end_session(session)
         return count
+
+    def enforce(
+        self,
+        why: Callable[[Identity], str | None],
+        may_subscribe: Callable[[Identity, str, str], bool],
+    ) -> tuple[int, int]:
+        """Apply an access change to every live session, at once; (cut, dropped).
+
+        A session whose identity lost its right (``why`` names the reason) is cut: what
+        was queued for it but not yet written is discarded, an MQTT 5 client hears 0x87
+        Not authorized, and its session ends (no will, nothing kept for it). Every
+        other session loses the subscriptions ``may_subscribe`` no longer allows. When
+        this returns, nothing more is written to a cut session.
+        """
+        cut = 0
+        for session in list(self.sessions.values()):
+            reason = why(session.identity)
+            if reason is None:
+                continue
+            cut += 1
+            conn = session.conn
+            if conn is not None:
+                conn.will_wanted = False
+                conn.close(ReasonCode.NOT_AUTHORIZED, reason, discard=True)
+                self._release(conn, session)
+            session.will = None
+            self._end_session(session)
+        dropped = self.drop_subscriptions(
+            lambda session, topic_filter: (
+                not may_subscribe(
+                    session.identity,
+                    session.client_id,
+                    session.subscriptions[topic_filter].topic_filter,
+                )
+            )
+        )
+        return cut, dropped
 
     def drop_subscriptions(self, match: Callable[[Session, str], bool]) -> int:
         """Remove every subscription ``match(session, filter)`` selects; returns how many."""

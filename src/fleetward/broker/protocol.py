@@ -416,8 +416,21 @@ class MqttProtocol(asyncio.Protocol):
             out += (head, msg.payload)
         return True
 
-    def close(self, reason_code: int | None, reason: str, *, code: int | None = None) -> None:
-        """End the connection, telling an MQTT 5 client why when ``reason_code`` is set."""
+    def close(
+        self,
+        reason_code: int | None,
+        reason: str,
+        *,
+        code: int | None = None,
+        discard: bool = False,
+    ) -> None:
+        """End the connection, telling an MQTT 5 client why when ``reason_code`` is set.
+
+        ``discard``: drop what was queued for the client but not yet written (revocation:
+        nothing more reaches a client whose rights are gone).
+        """
+        if discard:
+            self._out = None
         if self._closing:
             return
         self._closing = True

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleetward.access.mqtt_hooks import Authorizer
+from fleetward.access.mqtt_hooks import Authorizer, Identity
 from fleetward.broker.journal import Journal
 from fleetward.broker.protocol import MqttProtocol
 from fleetward.broker.session import Delivery, Message, Session, SubOptions
@@ -38,7 +38,10 @@ from fleetward.mqtt import (
     topic_filter_problem,
 )
 
-__all__ = ["Router", "RouterStats"]
+__all__ = ["Router", "RouterStats", "ServiceHandler"]
+
+ServiceHandler = Callable[[Identity, str, str, bytes], None]
+"""``handler(identity, client_id, topic, payload)`` for a PUBLISH to a hub service topic."""
 
 _AUTHZ_CACHE_MAX = 1024
 
@@ -66,6 +69,7 @@ class Router:
         "_rr",
         "_wall",
         "retained",
+        "services",
         "stats",
         "trie",
     )
@@ -90,6 +94,8 @@ class Router:
         self._rr: dict[str, itertools.count[int]] = {}
         self.trie: SubscriptionTrie[Session, SubOptions] = SubscriptionTrie()
         self.retained: dict[str, Message] = {}
+        self.services: dict[str, ServiceHandler] = {}
+        """Hub services clients may publish to, by their first two ``$`` topic levels."""
         self.stats = RouterStats()
 
     # -- publish ---------------------------------------------------------------------------
@@ -101,16 +107,16 @@ class Router:
             conn.write(sc.send(Pubrec(pid)))
             return
         self.stats.received += 1
-        if not self._may_publish(session, packet.topic):
-            self.stats.refused += 1
-            reason = ReasonCode.NOT_AUTHORIZED if sc.version == MQTT_5_0 else 0
-            if qos == 1:
-                conn.write(sc.send(Puback(pid, reason)))
-            elif qos == 2:
-                if not reason:  # 3.1.1 cannot refuse: complete the flow, drop the message
-                    session.qos2_remember(pid)
-                    self._journal.incoming_qos2(session, pid, True)
-                conn.write(sc.send(Pubrec(pid, reason)))
+        topic = packet.topic
+        if topic[:1] == "$":  # $-topics belong to the hub (MQTT-4.7.2-1), bar its services
+            self._on_service_publish(conn, session, packet)
+            return
+        refusal = 0 if self._may_publish(session, topic) else ReasonCode.NOT_AUTHORIZED
+        meter = session.identity.meter
+        if not refusal and meter is not None:
+            refusal = meter(len(packet.payload))
+        if refusal:
+            self._refuse(conn, session, packet, refusal)
             return
         props = packet.properties
         expires_at = None
@@ -147,6 +153,37 @@ class Router:
                     len(packet.payload),
                 )
             )
+
+    def _refuse(self, conn: MqttProtocol, session: Session, packet: Publish, code: int) -> None:
+        """Refuse a PUBLISH: MQTT 5 hears ``code``; 3.1.1 cannot refuse, so it is dropped."""
+        self.stats.refused += 1
+        qos, pid, sc = packet.qos, packet.packet_id, conn.sc
+        reason = code if sc.version == MQTT_5_0 else 0
+        if qos == 1:
+            conn.write(sc.send(Puback(pid, reason)))
+        elif qos == 2:
+            if not reason:  # 3.1.1 cannot refuse: complete the flow, drop the message
+                session.qos2_remember(pid)
+                self._journal.incoming_qos2(session, pid, True)
+            conn.write(sc.send(Pubrec(pid, reason)))
+
+    def _on_service_publish(self, conn: MqttProtocol, session: Session, packet: Publish) -> None:
+        """A PUBLISH to a ``$`` topic: only to a hub service, and only where authorized."""
+        topic = packet.topic
+        service = self.services.get(topic[: topic.find("/", topic.find("/") + 1)])
+        if service is None or not self._authorizer.may_publish(
+            session.identity, session.client_id, topic
+        ):
+            self._refuse(conn, session, packet, ReasonCode.NOT_AUTHORIZED)
+            return
+        service(session.identity, session.client_id, topic, packet.payload)
+        qos, pid, sc = packet.qos, packet.packet_id, conn.sc
+        if qos == 1:
+            conn.write(sc.send(Puback(pid, 0)))
+        elif qos == 2:
+            session.qos2_remember(pid)
+            self._journal.incoming_qos2(session, pid, True)
+            conn.write(sc.send(Pubrec(pid, 0)))
 
     def publish(self, msg: Message, sender: Session | None) -> int:
         """Route ``msg`` to every matching subscription; returns how many got it."""
@@ -282,8 +319,6 @@ class Router:
         self.drain(session)
 
     def _may_publish(self, session: Session, topic: str) -> bool:
-        if topic.startswith("$"):  # $-topics belong to the hub (MQTT-4.7.2-1)
-            return False
         generation = self._authorizer.generation
         cache = session.authz_cache
         if cache is None or session.authz_generation != generation:

@@ -112,6 +112,16 @@ def certificate_fingerprint(cert: bytes) -> str:
     return fingerprint(load_cert(cert, invalid))
 
 
+def certificate_pem(cert: bytes | x509.Certificate) -> str:
+    """A certificate (PEM, DER or loaded) as PEM text.
+
+    Raises :class:`InvalidInputError` (``cert.too_large``, ``cert.malformed``).
+    """
+    if not isinstance(cert, x509.Certificate):
+        cert = load_cert(cert, invalid)
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def certificate_serial_hex(cert: bytes) -> str:
     """The serial number of a PEM or DER certificate, as :func:`serial_to_hex` writes it."""
     return serial_to_hex(load_cert(cert, invalid).serial_number)

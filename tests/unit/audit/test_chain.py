@@ -307,3 +307,26 @@ def test_any_single_mutation_is_reported(
         j = data.draw(st.integers(0, len(entries) - 1).filter(lambda j: j != i), label="other")
         mutated[i], mutated[j] = mutated[j], mutated[i]
     assert not verify(mutated, checkpoints, KEYS).ok
+
+
+def test_int_enum_details_are_stored_as_plain_integers() -> None:
+    """An IntEnum detail (an MQTT reason code) is checked by value, not by walking a range.
+
+    ``IntEnum in range(...)`` falls back to iterating the range; with the 64-bit bound that
+    never ends, which once froze the broker's loop on the first refused subscription.
+    """
+    import enum
+
+    class Code(enum.IntEnum):
+        NOT_AUTHORIZED = 0x87
+
+    entry = seal(
+        seq=1,
+        prev_hash=GENESIS_HASH,
+        at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        actor="mqtt:alice",
+        action="subscribe.refused",
+        details={"reason_code": Code.NOT_AUTHORIZED},
+    )
+    assert entry.details == {"reason_code": 0x87}
+    assert type(entry.details["reason_code"]) is int

@@ -1,0 +1,92 @@
+"""What every access use case shares: storage, the live state, audit and enforcement.
+
+A change is applied in one order, always: the database, then the live state, then the
+broker's cached answers (:meth:`HubAccess.changed`), then, for a change that takes a
+right away, the live sessions (:attr:`AccessRuntime.enforce`, which returns only once
+the broker has cut or trimmed every affected session). The change also goes to the
+change feed, so another process's hub (or this hub, after a CLI change) follows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from fleetward.access.hub_access import AuditHook, HubAccess
+from fleetward.access.live import load_state
+from fleetward.access.store import AccessStore
+from fleetward.clock import Clock
+from fleetward.errors import FleetwardError
+
+__all__ = ["AccessRuntime", "Scalar"]
+
+log = logging.getLogger("fleetward.access")
+
+Scalar = str | int | float | bool | None
+
+
+def _no_sessions() -> None:
+    """No broker in this process (the CLI): the running hub follows the change feed."""
+
+
+@dataclass(slots=True)
+class AccessRuntime:
+    """Shared plumbing of the access services."""
+
+    store: AccessStore
+    hub: HubAccess
+    clock: Clock
+    audit_hook: AuditHook
+    enforce: Callable[[], None] = _no_sessions
+    _seen: int = field(default=0)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        target: str | None = None,
+        tenant_id: str | None = None,
+        outcome: str = "ok",
+        details: Mapping[str, Scalar] | None = None,
+    ) -> None:
+        """Record one act in the audit log."""
+        self.audit_hook(
+            actor=actor,
+            action=action,
+            target=target,
+            tenant_id=tenant_id,
+            outcome=outcome,
+            details=dict(details or {}),
+        )
+
+    def applied(
+        self, tenant_id: str | None, what: str, target: str | None, *, tighten: bool
+    ) -> None:
+        """After the database and the live state changed: caches, sessions, change feed."""
+        self.hub.changed()
+        if tighten:
+            self.enforce()
+        seq = self.store.note_change(tenant_id, what, target, self.clock.now())
+        if seq == self._seen + 1:
+            self._seen = seq  # ours, and nobody else's came in between
+
+    def follow(self) -> bool:
+        """Reload everything if another process changed access data; whether it did."""
+        last = self.store.last_change()
+        if last <= self._seen:
+            return False
+        try:
+            self.hub.state = load_state(self.store, self.clock.now())
+        except FleetwardError:
+            log.exception("cannot reload the access state; keeping the current one")
+            return False
+        self._seen = last
+        self.hub.changed()
+        self.enforce()
+        return True
+
+    def mark_seen(self) -> None:
+        """Everything in the change feed so far is already in the live state (at start)."""
+        self._seen = self.store.last_change()

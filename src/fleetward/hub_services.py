@@ -1,0 +1,134 @@
+"""The hub's own services on the data plane, and the tasks that keep access current.
+
+* ``$fleet/enroll/{id}/csr``: an enrolling device's CSR; the answer (certificate, hub
+  CA, first token, or an error code) is published to ``$fleet/enroll/{id}/result``.
+* ``$fleet/token/{id}/req``: a device connected with its certificate asks for a fresh
+  token, answered on ``$fleet/token/{id}/resp``.
+* Enforcement: access changes made on API worker threads reach the broker's sessions on
+  the broker's loop, and the caller waits until they have (so a revoke returns only when
+  nothing more will be delivered).
+* Background: the audit log is flushed every second, and the access change feed is
+  followed every second (changes the CLI made while the hub runs).
+
+Slow work (SQL, argon2, signing) runs on worker threads; only the publish of the answer
+runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+
+from fleetward.access.assembly import AccessServices
+from fleetward.access.hub_access import enroll_topic, token_topic
+from fleetward.access.mqtt_hooks import Identity
+from fleetward.audit import AuditLog
+from fleetward.broker import Broker
+from fleetward.errors import FleetwardError
+
+__all__ = ["HubServices"]
+
+log = logging.getLogger("fleetward.hub")
+
+_FOLLOW_INTERVAL = 1.0
+_AUDIT_INTERVAL = 1.0
+
+
+class HubServices:
+    """Binds the access services to one running broker."""
+
+    def __init__(self, broker: Broker, access: AccessServices, audit: AuditLog) -> None:
+        self._broker = broker
+        self._access = access
+        self._audit = audit
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Register the service topics, the enforcement bridge and the background tasks."""
+        services = self._broker.router.services
+        services["$fleet/enroll"] = self._on_enroll
+        services["$fleet/token"] = self._on_token
+        self._access.runtime.enforce = self.enforce
+        self._apply()  # sessions restored from disk meet today's rules
+        self._spawn(self._audit.run(_AUDIT_INTERVAL), "audit-flush")
+        self._spawn(self._follow(), "access-follow")
+
+    async def stop(self) -> None:
+        """Cancel the background tasks; enforcement falls back to the change feed."""
+        self._access.runtime.enforce = _nothing
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task: asyncio.Task[None] = self._loop.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- enforcement ------------------------------------------------------------------------
+
+    def _apply(self) -> None:
+        hub = self._access.hub
+        cut, dropped = self._broker.enforce(hub.still_allowed, hub.may_subscribe)
+        if cut or dropped:
+            log.info("access change: %d sessions cut, %d subscriptions dropped", cut, dropped)
+
+    def enforce(self) -> None:
+        """Apply the current access state to live sessions; returns when it is done."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._apply()
+            return
+
+        async def apply() -> None:
+            self._apply()
+
+        asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=30)
+
+    async def _follow(self) -> None:
+        runtime = self._access.runtime
+        while True:
+            await asyncio.sleep(_FOLLOW_INTERVAL)
+            try:
+                await asyncio.to_thread(runtime.follow)  # enforces through the loop
+            except FleetwardError:
+                log.exception("cannot follow the access change feed")
+
+    # -- service topics ---------------------------------------------------------------------
+
+    def _on_enroll(self, identity: Identity, _client_id: str, topic: str, payload: bytes) -> None:
+        if topic == enroll_topic(identity.name, "csr"):
+            self._answer(
+                enroll_topic(identity.name, "result"),
+                lambda: self._access.devices.enroll(identity, payload),
+            )
+
+    def _on_token(self, identity: Identity, _client_id: str, topic: str, _payload: bytes) -> None:
+        if topic == token_topic(identity.name, "req"):
+            self._answer(
+                token_topic(identity.name, "resp"),
+                lambda: self._access.devices.refresh(identity),
+            )
+
+    def _answer(self, topic: str, work: Callable[[], bytes]) -> None:
+        async def run() -> None:
+            try:
+                answer = await asyncio.to_thread(work)
+            except FleetwardError as e:
+                answer = json.dumps({"error": e.code, "detail": e.detail}).encode()
+            self._broker.publish(topic, answer, qos=1)
+
+        self._spawn(run(), f"answer {topic}")
+
+
+def _nothing() -> None:
+    """Enforcement once the broker has stopped: the next start applies the state."""
