@@ -26,7 +26,7 @@ from fleetward.errors import ConfigError
 from fleetward.vault.ports import KekMismatchError, KeyProviderError
 
 if TYPE_CHECKING:
-    from pkcs11 import Attribute, GCMParams, Mechanism, Session
+    from pkcs11 import Attribute, GCMParams, Mechanism, Session, Token
 
 __all__ = ["SOFTHSM2_CANDIDATES", "Pkcs11KeyProvider", "find_pkcs11_module"]
 
@@ -53,6 +53,18 @@ class _AesKey(Protocol):
     def decrypt(self, data: bytes, *, mechanism: Mechanism, mechanism_param: GCMParams) -> bytes:
         """C_Decrypt on the token."""
         ...
+
+
+def _login(token: Token, pin: str) -> Session:
+    """A logged-in R/W session. PKCS#11 logins are per application, not per session
+    (PKCS#11 v2.40 §5.6 C_Login): if this process is already logged in to the token
+    (another provider during a rotation), the new session shares that login."""
+    from pkcs11.exceptions import UserAlreadyLoggedIn
+
+    try:
+        return token.open(rw=True, user_pin=pin)
+    except UserAlreadyLoggedIn:
+        return token.open(rw=True)
 
 
 def find_pkcs11_module(
@@ -112,7 +124,7 @@ class Pkcs11KeyProvider:
                 code="vault.pkcs11_module",
             ) from e
         try:
-            self._session: Session = token.open(rw=True, user_pin=pin)
+            self._session: Session = _login(token, pin)
         except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange, p11e.PinLocked) as e:
             raise ConfigError(
                 f"vault.pkcs11_pin: the PIN for {where} was refused ({type(e).__name__})",
@@ -156,30 +168,52 @@ class Pkcs11KeyProvider:
 
     def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
         """The data key, or :class:`KekMismatchError` if the token's key did not wrap it."""
-        from pkcs11 import GCMParams, Mechanism
         from pkcs11.exceptions import (
             DataInvalid,
             EncryptedDataInvalid,
             EncryptedDataLenRange,
+            GeneralError,
             PKCS11Error,
             SignatureInvalid,
         )
 
+        mismatch = KekMismatchError(f"data key does not unwrap with KEK {self._kek_id}")
         if len(wrapped) != NONCE_BYTES + KEY_BYTES + TAG_BYTES:
-            raise KekMismatchError(f"data key does not unwrap with KEK {self._kek_id}")
-        params = GCMParams(wrapped[:NONCE_BYTES], _WRAP_LABEL + context, TAG_BYTES * 8)
+            raise mismatch
         try:
-            with self._lock:
-                dek = self._key.decrypt(
-                    wrapped[NONCE_BYTES:], mechanism=Mechanism.AES_GCM, mechanism_param=params
-                )
+            dek = self._decrypt(wrapped, context)
         except (DataInvalid, EncryptedDataInvalid, EncryptedDataLenRange, SignatureInvalid):
-            raise KekMismatchError(f"data key does not unwrap with KEK {self._kek_id}") from None
+            raise mismatch from None
+        except GeneralError as e:
+            # SoftHSM2 reports a failed GCM tag check as CKR_GENERAL_ERROR. Tell that from a
+            # sick token by asking it to open something it has just sealed.
+            if self._answers():
+                raise mismatch from None
+            raise KeyProviderError(f"HSM refused to unwrap: {type(e).__name__}") from e
         except PKCS11Error as e:
             raise KeyProviderError(f"HSM refused to unwrap: {type(e).__name__}") from e
         if len(dek) != KEY_BYTES:
             raise KekMismatchError(f"data key does not unwrap with KEK {self._kek_id}")
         return bytes(dek)
+
+    def _decrypt(self, wrapped: bytes, context: bytes) -> bytes:
+        from pkcs11 import GCMParams, Mechanism
+
+        params = GCMParams(wrapped[:NONCE_BYTES], _WRAP_LABEL + context, TAG_BYTES * 8)
+        with self._lock:
+            return self._key.decrypt(
+                wrapped[NONCE_BYTES:], mechanism=Mechanism.AES_GCM, mechanism_param=params
+            )
+
+    def _answers(self) -> bool:
+        """Whether the token still seals and opens (a probe, no data key involved)."""
+        from pkcs11.exceptions import PKCS11Error
+
+        probe = bytes(KEY_BYTES)
+        try:
+            return self._decrypt(self.wrap(probe, b"probe"), b"probe") == probe
+        except (PKCS11Error, KeyProviderError):
+            return False
 
     def close(self) -> None:
         """Log out and close the session."""

@@ -116,6 +116,14 @@ class Vault:
             )
         return counts
 
+    def ensure_key(self, owner: OwnerRef) -> None:
+        """Create the owner's DEK now if it has none (same errors as :meth:`encrypt`).
+
+        A first :meth:`encrypt` writes the key in its own transaction; on SQLite, call
+        this (or encrypt) before opening a write transaction that will store the blob.
+        """
+        self._key_for(owner, create=True)
+
     def encrypt(self, owner: OwnerRef, plaintext: bytes, aad: bytes = b"") -> bytes:
         """Seal ``plaintext`` for ``owner``; ``aad`` (say, table, column and row id) must be
         given again to decrypt. Creates the owner's DEK on first use.
