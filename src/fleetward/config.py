@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from fleetward.errors import ConfigError
 
@@ -32,6 +32,7 @@ __all__ = [
     "SecuritySettings",
     "Settings",
     "TlsSettings",
+    "VaultSettings",
     "load_settings",
 ]
 
@@ -153,6 +154,32 @@ class SecuritySettings(_Section):
     flap_ban_seconds: float = Field(default=60.0, gt=0, le=86400)
 
 
+class VaultSettings(_Section):
+    """Encryption at rest: where the key-encryption key (KEK) lives; never in the database.
+
+    ``file``: a 32-byte key file outside ``data_dir`` (default ``<data_dir>.keys/kek``,
+    created on first start). ``env``: a base64 KEK in the environment variable named by
+    ``env_var``, read here at load time into ``env_secret``. ``pkcs11``: an AES key on a
+    token (SoftHSM2 or a real HSM) that never leaves it; the PIN has no default.
+    """
+
+    provider: Literal["file", "env", "pkcs11"] = "file"
+    key_file: Path | None = None
+    env_var: str = Field(default="FLEETWARD_VAULT_KEK", pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")
+    env_secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """Filled by :func:`load_settings` from ``env_var``; refused when set in a file."""
+    pkcs11_module: Path | None = None
+    """The PKCS#11 library; SoftHSM2's usual paths are tried when unset."""
+    pkcs11_token_label: str = Field(default="fleetward", min_length=1, max_length=32)
+    pkcs11_key_label: str = Field(default="fleetward-kek", min_length=1, max_length=64)
+    pkcs11_pin: SecretStr | None = None
+    cache_size: int = Field(default=1024, ge=0, le=1_000_000)
+    """Unwrapped data keys kept in memory (0: unwrap on every use)."""
+    cache_seconds: int = Field(default=300, ge=0, le=86400)
+    """How long a cached data key is trusted before storage is asked again (bounds how long
+    another replica may still decrypt after an owner is shredded)."""
+
+
 class Settings(_Section):
     """Every setting of the hub."""
 
@@ -166,6 +193,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
     security: SecuritySettings = SecuritySettings()
+    vault: VaultSettings = VaultSettings()
 
     @property
     def database_url(self) -> str:
@@ -210,7 +238,37 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError("tls.cert_file: required when tls.key_file is set")
     if settings.tls.key_file is None and settings.tls.cert_file is not None:
         raise ConfigError("tls.key_file: required when tls.cert_file is set")
-    return settings
+    return _with_vault_secrets(settings, origin, environ or {})
+
+
+def _with_vault_secrets(
+    settings: Settings, origin: Mapping[str, str], environ: Mapping[str, str]
+) -> Settings:
+    """Check the vault's secrets and read the ``env`` provider's KEK from the environment."""
+    vault = settings.vault
+    if "vault.env_secret" in origin:
+        raise ConfigError(
+            f"vault.env_secret: cannot be configured (from {origin['vault.env_secret']}); "
+            f"put the key in the environment variable named by vault.env_var ({vault.env_var})",
+            code="config.invalid_value",
+        )
+    if vault.provider == "pkcs11" and vault.pkcs11_pin is None:
+        raise ConfigError(
+            "vault.pkcs11_pin: required for provider pkcs11 "
+            "(set FLEETWARD_VAULT__PKCS11_PIN; it has no default)",
+            code="config.missing_secret",
+        )
+    if vault.provider != "env":
+        return settings
+    value = environ.get(vault.env_var, "")
+    if not value:
+        raise ConfigError(
+            f"vault.env_var: provider env needs the key in environment variable "
+            f"{vault.env_var}, which is not set",
+            code="config.missing_secret",
+        )
+    secret = vault.model_copy(update={"env_secret": SecretStr(value)})
+    return settings.model_copy(update={"vault": secret})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

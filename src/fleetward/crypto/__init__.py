@@ -2,10 +2,19 @@
 
 Everything else asks this package for safe recipes: hash and verify a secret, mint an
 opaque token, issue TLS material and device certificates, check a maker's bootstrap
-certificate. Keeping the primitives in one place keeps review of the dangerous code
-small (the pyca "recipes above, hazmat below" split).
+certificate, seal data at rest and wrap its keys. Keeping the primitives in one place
+keeps review of the dangerous code small (the pyca "recipes above, hazmat below" split).
 """
 
+from fleetward.crypto.aead import (
+    AeadError,
+    key_fingerprint,
+    new_key,
+    open_sealed,
+    seal,
+    unwrap_key,
+    wrap_key,
+)
 from fleetward.crypto.devices import (
     CaPrivateKey,
     DeviceIdentity,
@@ -30,6 +39,7 @@ from fleetward.crypto.signing import KeyRing, SigningKey, VerifyKey
 from fleetward.crypto.tls import client_context, server_context
 
 __all__ = [
+    "AeadError",
     "BootstrapProof",
     "CaPrivateKey",
     "DeviceIdentity",
@@ -48,12 +58,18 @@ __all__ = [
     "device_identity_from_certificate",
     "ensure_tls_material",
     "issue_device_certificate",
+    "key_fingerprint",
     "load_hub_ca",
     "load_maker_ca",
     "new_device_key_and_csr",
+    "new_key",
     "new_secret",
     "new_token_id",
+    "open_sealed",
+    "seal",
     "serial_to_hex",
     "server_context",
+    "unwrap_key",
     "verify_bootstrap_certificate",
+    "wrap_key",
 ]
