@@ -29,6 +29,7 @@ from fleetward.config import ListenerSettings, Settings
 from fleetward.crypto import SecretHasher, TlsMaterial, ensure_tls_material, server_context
 from fleetward.errors import ConfigError
 from fleetward.events import EventBus
+from fleetward.presence import PresenceMonitor, build_monitor
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["Hub", "Prepared"]
@@ -69,6 +70,9 @@ class Hub:
         self.broker: Broker | None = None
         self._mqtt_servers: list[Listening] = []
         self._stats_task: asyncio.Task[None] | None = None
+        self.presence: PresenceMonitor | None = None
+        if settings.presence.enabled:
+            self.presence = build_monitor(settings.presence, self.store, self.registry, self.clock)
 
     def prepare(self, *, bootstrap: bool = True) -> Prepared:
         """Create the data directory, migrate, make TLS material, mint the first operator key."""
@@ -106,6 +110,7 @@ class Hub:
             store=self.store,
             max_page_size=self.settings.api.max_page_size,
             max_body_bytes=self.settings.api.max_body_bytes,
+            presence=self.presence,
         )
         return create_app(ctx)
 
@@ -174,6 +179,8 @@ class Hub:
             self._stats_task = asyncio.get_running_loop().create_task(
                 run_stats(broker, mqtt.stats_interval), name="broker-stats"
             )
+        if self.presence is not None:
+            await self.presence.start(self.events, broker)
         self.broker = broker
         return broker
 
@@ -203,6 +210,8 @@ class Hub:
 
     async def stop_broker(self) -> None:
         """Close the listeners and every client connection."""
+        if self.presence is not None:
+            await self.presence.stop()
         if self._stats_task is not None:
             self._stats_task.cancel()
             self._stats_task = None

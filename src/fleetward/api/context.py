@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetward.access import ApiKeyService
+from fleetward.presence import PresenceMonitor
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["ApiContext"]
@@ -19,3 +20,4 @@ class ApiContext:
     store: Store
     max_page_size: int = 200
     max_body_bytes: int = 1 << 20
+    presence: PresenceMonitor | None = None

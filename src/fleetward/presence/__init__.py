@@ -14,23 +14,38 @@ from fleetward.presence.model import (
     SessionRecord,
     StatusChange,
 )
+from fleetward.presence.monitor import DeviceDirectory, PresenceMonitor, Publisher
+from fleetward.presence.records import AlertRecord, AlertState
+from fleetward.presence.service import build_monitor
+from fleetward.presence.sql import SqlAlertStore
 from fleetward.presence.state import IllegalTransitionError, PresenceTracker, Trigger, transition
+from fleetward.presence.webhooks import Delivery, WebhookSender, WebhookTarget
 
 __all__ = [
     "AlertEngine",
     "AlertKey",
     "AlertKind",
+    "AlertRecord",
     "AlertRules",
     "AlertSignal",
+    "AlertState",
     "Connection",
+    "Delivery",
+    "DeviceDirectory",
     "DeviceInfo",
     "DevicePresence",
     "IllegalTransitionError",
+    "PresenceMonitor",
     "PresenceRules",
     "PresenceStatus",
     "PresenceTracker",
+    "Publisher",
     "SessionRecord",
+    "SqlAlertStore",
     "StatusChange",
     "Trigger",
+    "WebhookSender",
+    "WebhookTarget",
+    "build_monitor",
     "transition",
 ]

@@ -106,7 +106,8 @@ class PresenceRules:
     The expected interval of a device is its own entry in ``interval_by_device``, else
     the shortest interval of its tags in ``interval_by_tag``, else ``default_interval``.
     ``max_sessions`` bounds the per-device history; ``max_devices`` bounds the tracker so
-    a flood of client identities cannot grow it without limit.
+    a flood of client identities cannot grow it without limit. Anonymous clients are no
+    device and are never tracked.
     """
 
     default_interval: float | None = None
@@ -114,6 +115,8 @@ class PresenceRules:
     interval_by_device: Mapping[str, float] = field(default_factory=dict)
     max_sessions: int = 20
     max_devices: int = 1_000_000
+    not_devices: frozenset[str] = frozenset({"anonymous"})
+    """Identities that are no device (the broker's one shared anonymous identity)."""
 
     def __post_init__(self) -> None:
         intervals = [self.default_interval or 1.0, *self.interval_by_tag.values()]

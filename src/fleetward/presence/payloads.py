@@ -12,9 +12,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fleetward.presence.model import DevicePresence, PresenceStatus
+from fleetward.presence.records import AlertRecord
 
 __all__ = [
+    "ALERTS_PREFIX",
     "PRESENCE_PREFIX",
+    "alert_json",
+    "alerts_topic",
     "details_json",
     "presence_bytes",
     "presence_json",
@@ -24,6 +28,7 @@ __all__ = [
 ]
 
 PRESENCE_PREFIX = "$fleet/presence/"
+ALERTS_PREFIX = "$fleet/alerts/"
 
 
 def timestamp(value: dt.datetime | None) -> str | None:
@@ -97,3 +102,29 @@ def summarize(items: Iterable[DevicePresence]) -> dict[str, Any]:
 def details_json(details: Mapping[str, Any]) -> dict[str, Any]:
     """Alert details restricted to JSON scalars."""
     return {str(k): v for k, v in details.items() if v is None or isinstance(v, str | int | float)}
+
+
+def alerts_topic(owner_id: str) -> str:
+    """The owner's alert topic (``$fleet/alerts/{owner_id}``, not retained)."""
+    return ALERTS_PREFIX + owner_id
+
+
+def alert_json(a: AlertRecord) -> dict[str, Any]:
+    """A stored alert as JSON (REST, webhooks and the owner topic share it)."""
+    return {
+        "id": a.id,
+        "tenant_id": a.tenant_id,
+        "owner_id": a.owner_id,
+        "device_id": a.device_id,
+        "site": a.site,
+        "kind": a.kind,
+        "state": a.state.value,
+        "first_seen": timestamp(a.first_seen),
+        "last_seen": timestamp(a.last_seen),
+        "count": a.count,
+        "details": details_json(a.details),
+        "acknowledged_at": timestamp(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": timestamp(a.resolved_at),
+        "resolution": a.resolution,
+    }

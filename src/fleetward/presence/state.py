@@ -204,7 +204,7 @@ class PresenceTracker:
         return entry
 
     def _connected(self, e: ClientConnected) -> list[StatusChange]:
-        if not e.identity:
+        if not e.identity or e.identity in self.rules.not_devices:
             return []  # anonymous clients have no device to be present for
         entry = self._entry(e.identity, e.tenant_id)
         if entry is None:

@@ -168,3 +168,9 @@ def test_bad_rules_are_refused() -> None:
     with pytest.raises(Exception, match="positive") as e:
         PresenceRules(interval_by_tag={"x": 0})
     assert getattr(e.value, "code", None) == "presence.bad_interval"
+
+
+def test_anonymous_clients_are_not_devices() -> None:
+    t = PresenceTracker(PresenceRules())
+    assert t.apply(connected("anonymous", 0)) == []
+    assert len(t) == 0
