@@ -94,14 +94,18 @@ class PresenceMonitor:
         """Learn the registry, subscribe to hub events and start ticking."""
         self._publisher = publisher
         await self.refresh()
-        self._unsubscribe = [
+        self.attach(bus)
+        if self.webhooks is not None:
+            self.webhooks.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="presence")
+
+    def attach(self, bus: EventBus) -> None:
+        """Follow hub events from ``bus`` (an external broker's translated events too)."""
+        self._unsubscribe += [
             bus.subscribe(ClientConnected, self._on_connected),
             bus.subscribe(ClientDisconnected, self._on_disconnected),
             bus.subscribe(PublishAccepted, self._on_publish),
         ]
-        if self.webhooks is not None:
-            self.webhooks.start()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="presence")
 
     async def stop(self) -> None:
         """Unsubscribe, stop ticking, finish webhook work already queued."""
