@@ -130,6 +130,13 @@ class PresenceRules:
                 "max_sessions must be within 1..1000", code="presence.bad_history"
             )
 
+    @property
+    def watches_data(self) -> bool:
+        """Whether any device can fall silent (else PUBLISH events are not needed)."""
+        return bool(
+            self.default_interval is not None or self.interval_by_tag or self.interval_by_device
+        )
+
     def interval_for(self, device_id: str, tags: tuple[str, ...]) -> float | None:
         """The expected data interval of a device, or ``None`` if silence is allowed."""
         own = self.interval_by_device.get(device_id)

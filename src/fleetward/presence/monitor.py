@@ -100,12 +100,18 @@ class PresenceMonitor:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="presence")
 
     def attach(self, bus: EventBus) -> None:
-        """Follow hub events from ``bus`` (an external broker's translated events too)."""
+        """Follow hub events from ``bus`` (an external broker's translated events too).
+
+        PUBLISH events are followed only when silence detection is configured: the broker
+        skips building them when nobody listens, which keeps its hot path lean. Without
+        them ``last_seen`` moves on connects and disconnects only.
+        """
         self._unsubscribe += [
             bus.subscribe(ClientConnected, self._on_connected),
             bus.subscribe(ClientDisconnected, self._on_disconnected),
-            bus.subscribe(PublishAccepted, self._on_publish),
         ]
+        if self.tracker.rules.watches_data:
+            self._unsubscribe.append(bus.subscribe(PublishAccepted, self._on_publish))
 
     async def stop(self) -> None:
         """Unsubscribe, stop ticking, finish webhook work already queued."""

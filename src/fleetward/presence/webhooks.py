@@ -111,13 +111,21 @@ class WebhookSender:
         self.targets = tuple(targets)
         self.stats = WebhookStats()
         self._wall = wall
-        self._client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._given = client
+        self._timeout = timeout
+        self._client = self._new_client()
+        self._max_queue = max_queue
         self._queue: asyncio.Queue[tuple[WebhookTarget, Delivery]] = asyncio.Queue(max_queue)
         self._max_attempts = max_attempts
         self._base, self._cap = base_delay, max_delay
         self._rng = rng or random.SystemRandom()
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _new_client(self) -> httpx.AsyncClient:
+        if self._given is not None:
+            return self._given
+        return httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
 
     def submit(self, delivery: Delivery) -> None:
         """Queue ``delivery`` for each target of its tenant; a full queue drops and counts."""
@@ -131,7 +139,12 @@ class WebhookSender:
                 log.warning("webhook queue full: dropped %s", delivery.delivery_id)
 
     def start(self) -> None:
-        """Start the workers on the running loop."""
+        """Start the workers on the running loop (again after :meth:`close`)."""
+        if self._client.is_closed:
+            self._client = self._new_client()
+        old, self._queue = self._queue, asyncio.Queue(self._max_queue)
+        while not old.empty():  # a queue belongs to one loop; carry waiting work over
+            self._queue.put_nowait(old.get_nowait())
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._work(), name=f"webhook-{i}") for i in range(self._workers)

@@ -118,3 +118,12 @@ def test_the_secret_never_shows_in_repr() -> None:
     target = WebhookTarget("https://example.com/hook?token=abc", SECRET)
     assert SECRET.decode() not in repr(target)
     assert "token" not in target.safe_name
+
+
+def test_a_sender_works_again_after_close() -> None:
+    """The hub closes the sender when the broker stops and starts it when it starts again."""
+    with receiver() as r:
+        sender = _sender(r.url)
+        asyncio.run(_send_all(sender, [Delivery("first", "alert.raised", b"{}", None)]))
+        asyncio.run(_send_all(sender, [Delivery("second", "alert.raised", b"{}", None)]))
+    assert list(r.accepted) == ["first", "second"]

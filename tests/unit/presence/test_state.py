@@ -174,3 +174,9 @@ def test_anonymous_clients_are_not_devices() -> None:
     t = PresenceTracker(PresenceRules())
     assert t.apply(connected("anonymous", 0)) == []
     assert len(t) == 0
+
+
+def test_data_events_are_only_needed_when_silence_is_watched() -> None:
+    assert not PresenceRules().watches_data
+    assert PresenceRules(interval_by_tag={"meter": 5}).watches_data
+    assert PresenceRules(default_interval=60).watches_data
