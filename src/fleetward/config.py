@@ -162,6 +162,7 @@ class PresenceSettings(_Section):
     expected_interval: float | None = Field(default=None, gt=0)
     """Silence after this long without data; per tag below; unset: never silent."""
     expected_interval_by_tag: dict[str, float] = Field(default_factory=dict)
+    expected_interval_by_device: dict[str, float] = Field(default_factory=dict)
     max_sessions: int = Field(default=20, ge=1, le=1000)
     offline_after: float | None = Field(default=300.0, ge=0)
     never_connected_after: float | None = Field(default=86400.0, ge=0)

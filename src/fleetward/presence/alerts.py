@@ -59,6 +59,9 @@ _DEVICE_RETURN_RESOLVES = (
 )
 
 
+_DEVICE_KINDS = frozenset(AlertKind) - {AlertKind.SITE_OUTAGE}
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRules:
     """Thresholds of the rules; seconds unless said otherwise. ``None`` turns a rule off."""
@@ -140,6 +143,18 @@ class AlertEngine:
         dev.info = info
         if info.site is not None:
             self._sites.setdefault((info.tenant_id, info.site), set()).add(info.device_id)
+
+    def forget(self, device_id: str) -> None:
+        """Drop a deleted device: it leaves its site; its alerts are no longer tracked."""
+        dev = self._devices.pop(device_id, None)
+        if dev is None:
+            return
+        if dev.info.site is not None:
+            self._sites.get((dev.info.tenant_id, dev.info.site), set()).discard(device_id)
+        for cover in self._covered.values():
+            cover.discard(device_id)
+        for key in [k for k in self._active if k.subject == device_id and k.kind in _DEVICE_KINDS]:
+            del self._active[key]
 
     def connected(self, device_id: str, tenant_id: str | None, at: dt.datetime) -> None:
         """Count one connect for the reconnect-loop rule (every CONNECT, even a second one)."""

@@ -32,7 +32,6 @@ from fleetward.presence.payloads import (
     presence_bytes,
     presence_topic,
 )
-from fleetward.presence.records import AlertRecord
 from fleetward.presence.sql import SqlAlertStore
 from fleetward.presence.state import PresenceTracker
 from fleetward.presence.webhooks import Delivery, WebhookSender
@@ -81,7 +80,7 @@ class PresenceMonitor:
         self.directory = directory
         self.tick_interval = tick_interval
         self.refresh_interval = refresh_interval
-        self.delivered: list[tuple[str, AlertRecord]] = []  # the latest, for tests and CLI
+        self._registered: set[str] = set()  # devices the directory told us about
         self._lock = threading.Lock()
         self._publisher: Publisher | None = None
         self._pending: list[AlertSignal] = []
@@ -126,7 +125,8 @@ class PresenceMonitor:
             await self.webhooks.close()
 
     async def refresh(self) -> None:
-        """Reload registry facts (in a thread: the directory reads SQL)."""
+        """Reload registry facts (in a thread: the directory reads SQL); forget deleted
+        devices and clear their retained presence."""
         if self.directory is None:
             return
         try:
@@ -134,10 +134,18 @@ class PresenceMonitor:
         except Exception:  # a registry hiccup must not stop presence
             log.exception("presence: cannot read the device registry")
             return
+        current = {info.device_id for info in infos}
         with self._lock:
+            gone = sorted(self._registered - current)
+            for device_id in gone:
+                self.tracker.forget(device_id)
+                self.engine.forget(device_id)
             for info in infos:
                 self.tracker.register(info)
                 self.engine.register(info)
+            self._registered = current
+        for device_id in gone:  # an empty retained message deletes it (MQTT-3.3.1-10)
+            self._publish(presence_topic(device_id), b"", retain=True)
 
     # -- reads (any thread) ----------------------------------------------------------------
 
@@ -221,7 +229,6 @@ class PresenceMonitor:
             separators=(",", ":"),
             sort_keys=True,
         ).encode()
-        self.delivered = [*self.delivered[-999:], (event, record)]
         if record.owner_id is not None:
             self._publish(alerts_topic(record.owner_id), body, qos=1)
         if self.webhooks is not None:

@@ -27,6 +27,7 @@ def build_monitor(
         PresenceRules(
             default_interval=s.expected_interval,
             interval_by_tag=dict(s.expected_interval_by_tag),
+            interval_by_device=dict(s.expected_interval_by_device),
             max_sessions=s.max_sessions,
         )
     )

@@ -87,6 +87,14 @@ def test_presence_summary_and_alert_lifecycle(hub: LiveHub) -> None:
         assert_problem(c.get(f"{other}/devices/{alice.device_id}/presence"), 404)
         assert ok(c.get(f"{other}/alerts"))["items"] == []
 
+    # a deleted device is forgotten at the next registry refresh
+    with hub.client(alice.token) as c:
+        ok(c.delete(f"{base}/devices/{second}"), 204)
+    assert monitor.get(second) is not None
+    asyncio.run(monitor.refresh())
+    assert monitor.get(second) is None
+    assert monitor.get(alice.device_id) is not None
+
 
 def test_presence_needs_a_key(hub: LiveHub) -> None:
     with hub.client() as c:

@@ -225,3 +225,13 @@ def test_bad_rules_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(Exception) as e:  # noqa: PT011
         AlertRules(**bad)  # type: ignore[arg-type]
     assert getattr(e.value, "code", "").startswith("alerts.")
+
+
+def test_a_forgotten_device_leaves_its_site_and_its_alerts() -> None:
+    fleet = sixty_devices()
+    fleet.feed(disconnected("east-05", 10, "socket_closed"))
+    fleet.tick(50)
+    assert [s.key.subject for s in fleet.raised(K.POSSIBLE_TAMPERING)] == ["east-05"]
+    fleet.engine.forget("east-05")
+    assert all(k.subject != "east-05" for k in fleet.engine.active())
+    assert fleet.tick(500) == []  # no offline alert for a device that no longer exists
