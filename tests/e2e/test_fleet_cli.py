@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,7 @@ FLEETWARD = shutil.which("fleetward", path=str(Path(sys.executable).parent))
 _SCRUBBED = {"FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"}
 
 
-def _run(hub: LiveHub, *args: str, token: str | None) -> subprocess.CompletedProcess[str]:
-    assert FLEETWARD is not None
+def _env(hub: LiveHub, token: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and k != "FLEETWARD_TOKEN"}
     env |= {
         "FLEETWARD_DATA_DIR": str(hub.hub.settings.data_dir),
@@ -29,9 +29,14 @@ def _run(hub: LiveHub, *args: str, token: str | None) -> subprocess.CompletedPro
     }
     if token:
         env["FLEETWARD_TOKEN"] = token
+    return env
+
+
+def _run(hub: LiveHub, *args: str, token: str | None) -> subprocess.CompletedProcess[str]:
+    assert FLEETWARD is not None
     result = subprocess.run(
         [FLEETWARD, "fleet", "status", *args],
-        env=env,
+        env=_env(hub, token),
         input="",
         capture_output=True,
         text=True,
@@ -76,3 +81,26 @@ def test_fleet_status_errors_are_one_line(hub: LiveHub) -> None:
     assert bad.returncode == 2
     assert "404" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_fleet_status_watch_streams_until_interrupted(hub: LiveHub) -> None:
+    with hub.operator() as op:
+        world = make_owner(hub, op, "acme")
+    assert FLEETWARD is not None
+    args = ["fleet", "status", "--tenant", world.tenant_id, "--watch", "--json"]
+    proc = subprocess.Popen(
+        [FLEETWARD, *args, "--interval", "0.2"],
+        env=_env(hub, world.token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert all(json.loads(line)["summary"]["total"] == 1 for line in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert "Traceback" not in err

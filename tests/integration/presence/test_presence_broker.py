@@ -86,7 +86,7 @@ def test_vanished_client_is_offline_within_one_and_a_half_keepalives(
         t0 = time.monotonic()
         body = _next_status(owner, "offline", timeout=6)
         elapsed = time.monotonic() - t0
-        assert elapsed <= 1.5 * 2 + 0.5, elapsed
+        assert elapsed <= 1.5 * 2 + 1, elapsed  # the scheduling slack of the broker test
         assert wills.get().payload == b"gone"
         event = wait_event(presence_broker, ClientDisconnected, client_id="alice-ka")
         assert (event.reason, event.will_pending) == ("keepalive", True)
