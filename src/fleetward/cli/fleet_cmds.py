@@ -39,7 +39,8 @@ def _client(ctx: typer.Context, url: str | None, cafile: Path | None) -> httpx.C
     if not token:
         raise AuthenticationError("set FLEETWARD_TOKEN to an API key (fleetward apikey create)")
     settings = settings_of(ctx)
-    base = url or f"https://{settings.api.host}:{settings.api.port}"
+    scheme = "https" if settings.api.tls else "http"
+    base = url or f"{scheme}://{settings.api.host}:{settings.api.port}"
     verify: Any = True
     if base.startswith("https://"):
         ca = cafile or settings.data_dir / "tls" / "hub-ca.pem"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
@@ -127,3 +128,20 @@ def test_a_sender_works_again_after_close() -> None:
         asyncio.run(_send_all(sender, [Delivery("first", "alert.raised", b"{}", None)]))
         asyncio.run(_send_all(sender, [Delivery("second", "alert.raised", b"{}", None)]))
     assert list(r.accepted) == ["first", "second"]
+
+
+def test_failures_never_log_the_secret_or_the_query(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with receiver(script=[500, 500]) as r:
+        sender = WebhookSender(
+            [WebhookTarget(r.url + "?token=sesame", SECRET)],
+            wall=time.time,
+            base_delay=0.01,
+            max_attempts=2,
+        )
+        asyncio.run(_send_all(sender, [Delivery("d1", "alert.raised", b"{}", None)]))
+    assert sender.stats.failed == 1
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("fleetward"))
+    assert "abandoned" in ours
+    assert SECRET.decode() not in caplog.text
+    assert "sesame" not in ours
