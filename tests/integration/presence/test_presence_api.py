@@ -96,6 +96,19 @@ def test_presence_summary_and_alert_lifecycle(hub: LiveHub) -> None:
     assert monitor.get(alice.device_id) is not None
 
 
+def test_metrics_count_devices_by_status_without_labels_that_identify(hub: LiveHub) -> None:
+    monitor = _monitor(hub)
+    monitor.attach(hub.hub.events)
+    _connect(hub, "m1", hub.clock.now())
+    _connect(hub, "m2", hub.clock.now())
+    _drop(hub, "m2", hub.clock.now())
+    with hub.client() as c:
+        text = c.get("/metrics").text
+    assert 'fleetward_presence_devices{status="online"} 1.0' in text
+    assert 'fleetward_presence_devices{status="offline"} 1.0' in text
+    assert "m1" not in text
+
+
 def test_presence_needs_a_key(hub: LiveHub) -> None:
     with hub.client() as c:
         assert_problem(c.get("/v1/tenants/x/fleet/summary"), 401)
