@@ -161,6 +161,8 @@ class Hub:
         restored = broker.restore()
         if restored:
             log.info("restored %d persistent MQTT sessions", restored)
+        if self.presence is not None:  # before the listeners: no CONNECT goes unseen
+            await self.presence.start(self.events, broker)
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
@@ -179,8 +181,6 @@ class Hub:
             self._stats_task = asyncio.get_running_loop().create_task(
                 run_stats(broker, mqtt.stats_interval), name="broker-stats"
             )
-        if self.presence is not None:
-            await self.presence.start(self.events, broker)
         self.broker = broker
         return broker
 

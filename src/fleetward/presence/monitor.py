@@ -90,10 +90,13 @@ class PresenceMonitor:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, bus: EventBus, publisher: Publisher) -> None:
-        """Learn the registry, subscribe to hub events and start ticking."""
+        """Subscribe to hub events, learn the registry and start ticking.
+
+        Subscribing comes first so no CONNECT is missed while the registry is read.
+        """
         self._publisher = publisher
-        await self.refresh()
         self.attach(bus)
+        await self.refresh()
         if self.webhooks is not None:
             self.webhooks.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="presence")
@@ -113,7 +116,7 @@ class PresenceMonitor:
             self._unsubscribe.append(bus.subscribe(PublishAccepted, self._on_publish))
 
     async def stop(self) -> None:
-        """Unsubscribe, stop ticking, finish webhook work already queued."""
+        """Unsubscribe and stop ticking; queued webhooks wait for the next start."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
