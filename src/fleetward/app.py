@@ -39,6 +39,7 @@ from fleetward.crypto import (
 from fleetward.errors import ConfigError, FleetwardError
 from fleetward.events import EventBus
 from fleetward.hub_services import HubServices
+from fleetward.presence import PresenceMonitor, build_monitor
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["Hub", "Prepared"]
@@ -83,6 +84,9 @@ class Hub:
         self._access: AccessServices | None = None
         self._services: HubServices | None = None
         self._mtls_contexts: list[ssl.SSLContext] = []
+        self.presence: PresenceMonitor | None = None
+        if settings.presence.enabled:
+            self.presence = build_monitor(settings.presence, self.store, self.registry, self.clock)
 
     def prepare(self, *, bootstrap: bool = True) -> Prepared:
         """Create the data directory, migrate, make TLS material, mint the first operator key."""
@@ -179,6 +183,7 @@ class Hub:
             audit=self.audit_log(),
             max_page_size=self.settings.api.max_page_size,
             max_body_bytes=self.settings.api.max_body_bytes,
+            presence=self.presence,
         )
         return create_app(ctx)
 
@@ -229,6 +234,8 @@ class Hub:
             log.info("restored %d persistent MQTT sessions", restored)
         self._services = HubServices(broker, access, self.audit_log())
         self._services.start()
+        if self.presence is not None:  # before the listeners: no CONNECT goes unseen
+            await self.presence.start(self.events, broker)
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
@@ -284,6 +291,8 @@ class Hub:
 
     async def stop_broker(self) -> None:
         """Close the listeners and every client connection."""
+        if self.presence is not None:
+            await self.presence.stop()
         if self._stats_task is not None:
             self._stats_task.cancel()
             self._stats_task = None

@@ -29,10 +29,12 @@ __all__ = [
     "LogSettings",
     "MqttSettings",
     "MqttUserSettings",
+    "PresenceSettings",
     "SecuritySettings",
     "Settings",
     "TlsSettings",
     "VaultSettings",
+    "WebhookSettings",
     "load_settings",
 ]
 
@@ -180,6 +182,39 @@ class VaultSettings(_Section):
     another replica may still decrypt after an owner is shredded)."""
 
 
+class WebhookSettings(_Section):
+    """An alert webhook: HMAC-SHA256-signed POSTs (``docs/presence.md``)."""
+
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
+    secret: str = Field(min_length=16, max_length=256, repr=False)
+    tenant_id: str | None = None
+    """Only this tenant's alerts; unset: every tenant's (an operator's endpoint)."""
+
+
+class PresenceSettings(_Section):
+    """Presence tracking and alert rules (seconds unless said otherwise)."""
+
+    enabled: bool = True
+    tick_interval: float = Field(default=1.0, gt=0, le=60)
+    refresh_interval: float = Field(default=60.0, ge=0.1, le=3600)
+    expected_interval: float | None = Field(default=None, gt=0)
+    """Silence after this long without data; per tag below; unset: never silent."""
+    expected_interval_by_tag: dict[str, float] = Field(default_factory=dict)
+    expected_interval_by_device: dict[str, float] = Field(default_factory=dict)
+    max_sessions: int = Field(default=20, ge=1, le=1000)
+    offline_after: float | None = Field(default=300.0, ge=0)
+    never_connected_after: float | None = Field(default=86400.0, ge=0)
+    reconnect_count: int = Field(default=5, ge=2, le=1000)
+    reconnect_window: float = Field(default=300.0, gt=0)
+    site_window: float = Field(default=60.0, gt=0, le=3600)
+    site_share: float = Field(default=0.5, gt=0, le=1)
+    site_min_devices: int = Field(default=5, ge=2)
+    healthy_share: float = Field(default=0.8, gt=0, le=1)
+    webhooks: tuple[WebhookSettings, ...] = ()
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_base_delay: float = Field(default=1.0, gt=0, le=600)
+
+
 class Settings(_Section):
     """Every setting of the hub."""
 
@@ -194,6 +229,7 @@ class Settings(_Section):
     log: LogSettings = LogSettings()
     security: SecuritySettings = SecuritySettings()
     vault: VaultSettings = VaultSettings()
+    presence: PresenceSettings = PresenceSettings()
 
     @property
     def database_url(self) -> str:

@@ -85,6 +85,10 @@ def configure_logging(level: str = "info", fmt: Literal["text", "json"] = "text"
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request line with its full URL at INFO; webhook URLs may carry a
+    # receiver's token in their query, so only its warnings get through.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

@@ -3,7 +3,8 @@
 Listeners: ``plain`` (TCP, anonymous, loopback) and ``tls`` (TLS, user name and
 password). Users: ``alice``/``alice-pw`` may publish and subscribe under
 ``devices/alice/#``; ``bob``/``bob-pw`` under ``devices/bob/#`` and may read ``shared/#``;
-``carol``/``carol-pw`` may only read ``$fleet/broker/#``.
+``carol``/``carol-pw`` may only read ``$fleet/broker/#``; ``olivia``/``olivia-pw``
+only ``$fleet/presence/#`` and ``$fleet/alerts/#``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ USERS = {
     "bob": ("bob-pw", ["devices/{username}/#", "shared/#"], ["devices/{username}/#", "shared/#"]),
     # an operator's monitoring client: may read the broker statistics, write nothing
     "carol": ("carol-pw", [], ["$fleet/broker/#"]),
+    # an owner's dashboard: may read presence and alerts, write nothing
+    "olivia": ("olivia-pw", [], ["$fleet/presence/#", "$fleet/alerts/#"]),
 }
 
 

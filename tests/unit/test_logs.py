@@ -214,3 +214,13 @@ def test_configure_logging_is_idempotent_and_honours_the_level(read_log: ReadLog
     lines = read_log().splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0])["msg"] == "loud"
+
+
+def test_httpx_request_lines_are_kept_out(read_log: ReadLog) -> None:
+    """httpx logs each request's full URL at INFO; a webhook URL may carry a token."""
+    configure_logging("debug", "text")
+    logging.getLogger("httpx").info("HTTP Request: POST https://hooks.example/x?token=sesame")
+    logging.getLogger("httpx").warning("pool exhausted")
+    err = read_log()
+    assert "sesame" not in err
+    assert "pool exhausted" in err

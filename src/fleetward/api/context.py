@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fleetward.access import ApiKeyService
 from fleetward.access.assembly import AccessServices
 from fleetward.audit import AuditLog
+from fleetward.presence import PresenceMonitor
 from fleetward.registry import RegistryService, Store
 
 __all__ = ["ApiContext"]
@@ -23,3 +24,4 @@ class ApiContext:
     audit: AuditLog
     max_page_size: int = 200
     max_body_bytes: int = 1 << 20
+    presence: PresenceMonitor | None = None

@@ -18,6 +18,7 @@ import typer
 from fleetward.cli import registry_cmds
 from fleetward.cli.audit_cmds import audit_app
 from fleetward.cli.context import CliState
+from fleetward.cli.fleet_cmds import fleet_app
 from fleetward.cli.mqtt_cmds import mqtt_app
 from fleetward.cli.output import error_line
 from fleetward.cli.serve import init_cmd, serve_cmd
@@ -53,6 +54,7 @@ app.add_typer(registry_cmds.device_app, name="device")
 app.add_typer(registry_cmds.apikey_app, name="apikey")
 app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(audit_app, name="audit")
+app.add_typer(fleet_app, name="fleet")
 
 
 def main() -> None:

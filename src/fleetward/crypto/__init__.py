@@ -37,8 +37,10 @@ from fleetward.crypto.pki import HubCa, TlsMaterial, ensure_tls_material, load_h
 from fleetward.crypto.secrets import SecretHasher, new_secret, new_token_id
 from fleetward.crypto.signing import KeyRing, SigningKey, VerifyKey
 from fleetward.crypto.tls import client_context, server_context
+from fleetward.crypto.webhook_sig import SIGNATURE_HEADER, sign_webhook, verify_webhook
 
 __all__ = [
+    "SIGNATURE_HEADER",
     "AeadError",
     "BootstrapProof",
     "CaPrivateKey",
@@ -69,7 +71,9 @@ __all__ = [
     "seal",
     "serial_to_hex",
     "server_context",
+    "sign_webhook",
     "unwrap_key",
     "verify_bootstrap_certificate",
+    "verify_webhook",
     "wrap_key",
 ]
