@@ -17,6 +17,7 @@ from fleetward.crypto.devices import (
     new_device_key_and_csr,
     serial_to_hex,
 )
+from fleetward.crypto.hpke import HpkeError, HpkePrivateKey
 from fleetward.crypto.makers import (
     BootstrapProof,
     MakerCaInfo,
@@ -32,6 +33,8 @@ __all__ = [
     "BootstrapProof",
     "CaPrivateKey",
     "DeviceIdentity",
+    "HpkeError",
+    "HpkePrivateKey",
     "HubCa",
     "IssuedCert",
     "KeyRing",

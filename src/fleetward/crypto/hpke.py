@@ -66,6 +66,7 @@ _MAX_SEQ: Final = (1 << (8 * N_N)) - 1
 _VERSION_LABEL: Final = b"HPKE-v1"  # §4
 _KEM_SUITE_ID: Final = b"KEM" + KEM_X25519_HKDF_SHA256.to_bytes(2, "big")  # §4.1
 _ZERO_DH: Final = bytes(32)
+_STATIC_CACHE: Final = 256  # peers whose static-static DH a key keeps
 
 
 class HpkeError(FleetwardError):
@@ -141,11 +142,12 @@ def _labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, leng
 class HpkePrivateKey:
     """An X25519 private key for HPKE. Its bytes leave only through :meth:`to_bytes`."""
 
-    __slots__ = ("_key", "public")
+    __slots__ = ("_key", "_static", "public")
 
     def __init__(self, key: X25519PrivateKey) -> None:
         self._key = key
         self.public: bytes = key.public_key().public_bytes_raw()
+        self._static: dict[bytes, bytes] = {}
 
     @classmethod
     def generate(cls) -> HpkePrivateKey:
@@ -182,6 +184,18 @@ class HpkePrivateKey:
             raise HpkeError("DH output is zero", code="crypto.hpke_invalid_key")
         return shared
 
+    def _static_dh(self, public: bytes) -> bytes:
+        # The auth-mode DH between two static keys is the same for every message between
+        # them, so it is kept (bounded, oldest out): it saves one of the five X25519
+        # operations on each side. It is as secret as this key and lives as long.
+        shared = self._static.get(public)
+        if shared is None:
+            shared = self._dh(public)
+            if len(self._static) >= _STATIC_CACHE:
+                del self._static[next(iter(self._static))]
+            self._static[public] = shared
+        return shared
+
 
 def _extract_and_expand(dh: bytes, kem_context: bytes) -> bytes:
     eae_prk = _labeled_extract(_KEM_SUITE_ID, b"", b"eae_prk", dh)
@@ -194,7 +208,7 @@ def _encap(pk_r: bytes, sk_e: HpkePrivateKey, sk_s: HpkePrivateKey | None) -> tu
     enc = sk_e.public
     kem_context = enc + pk_r
     if sk_s is not None:
-        dh += sk_s._dh(pk_r)
+        dh += sk_s._static_dh(pk_r)
         kem_context += sk_s.public
     return _extract_and_expand(dh, kem_context), enc
 
@@ -204,7 +218,7 @@ def _decap(enc: bytes, sk_r: HpkePrivateKey, pk_s: bytes | None) -> bytes:
     dh = sk_r._dh(enc)
     kem_context = enc + sk_r.public
     if pk_s is not None:
-        dh += sk_r._dh(pk_s)
+        dh += sk_r._static_dh(pk_s)
         kem_context += pk_s
     return _extract_and_expand(dh, kem_context)
 

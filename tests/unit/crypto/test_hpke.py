@@ -107,3 +107,18 @@ def test_export_length_bound() -> None:
     assert len(ctx.export(b"", 255 * 32)) == 255 * 32
     with pytest.raises(HpkeError):
         ctx.export(b"", 255 * 32 + 1)
+
+
+def test_static_dh_cache_is_bounded_and_transparent() -> None:
+    """Auth mode keeps static-static DH results; the cache stays bounded and changes nothing."""
+    sender = HpkePrivateKey.generate()
+    peers = [HpkePrivateKey.generate() for _ in range(hpke._STATIC_CACHE + 4)]
+    for peer in peers:
+        enc, ct = hpke.seal_auth(SUITE, peer.public, INFO, b"", b"m", sender)
+        assert hpke.open_auth(SUITE, enc, peer, INFO, b"", ct, sender.public) == b"m"
+    assert len(sender._static) == hpke._STATIC_CACHE
+    assert peers[0].public not in sender._static  # the oldest went first
+    enc, ct = hpke.seal_auth(SUITE, peers[0].public, INFO, b"", b"again", sender)
+    assert hpke.open_auth(SUITE, enc, peers[0], INFO, b"", ct, sender.public) == b"again"
+    with pytest.raises(HpkeError):
+        hpke.seal_auth(SUITE, bytes(32), INFO, b"", b"m", sender)
