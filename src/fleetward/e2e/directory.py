@@ -69,7 +69,10 @@ class DirectoryEntry:
         for name in ("issued_at", "not_before", "not_after", "retired_at"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _seconds(value))
+                value = _seconds(value)
+                if not _EPOCH <= value <= _EPOCH + dt.timedelta(seconds=_MAX_TIME):
+                    raise ValueError(f"{name} out of range")
+                object.__setattr__(self, name, value)
         if self.not_after <= self.not_before:
             raise ValueError("not_after must be after not_before")
 
