@@ -18,6 +18,7 @@ Every failure to open is one :class:`HpkeError` (``crypto.hpke_open_failed``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fleetward.crypto._hkdf import N_H, labeled_expand, labeled_extract
 from fleetward.errors import FleetwardError
 
 __all__ = [
@@ -59,11 +61,9 @@ AEAD_AES_256_GCM: Final = 0x0002
 
 N_SECRET: Final = 32  # DHKEM(X25519): Nsecret = Npk = Nsk = Nenc = 32
 N_PK: Final = 32
-N_H: Final = 32  # HKDF-SHA256
 N_N: Final = 12  # AES-GCM nonce
 N_T: Final = 16  # AES-GCM tag
 _MAX_SEQ: Final = (1 << (8 * N_N)) - 1
-_VERSION_LABEL: Final = b"HPKE-v1"  # §4
 _KEM_SUITE_ID: Final = b"KEM" + KEM_X25519_HKDF_SHA256.to_bytes(2, "big")  # §4.1
 _ZERO_DH: Final = bytes(32)
 _STATIC_CACHE: Final = 256  # peers whose static-static DH a key keeps
@@ -107,35 +107,6 @@ SUITE_X25519_SHA256_AES128GCM: Final = HpkeSuite(AEAD_AES_128_GCM)
 SUITE_X25519_SHA256_AES256GCM: Final = HpkeSuite(AEAD_AES_256_GCM)
 
 
-# -- KDF (§4) ------------------------------------------------------------------------------
-
-
-def _extract(salt: bytes, ikm: bytes) -> bytes:
-    # HKDF-Extract (RFC 5869 §2.2); an empty salt is HashLen zeros, which HMAC pads to.
-    return hmac.digest(salt, ikm, "sha256")
-
-
-def _expand(prk: bytes, info: bytes, length: int) -> bytes:
-    # HKDF-Expand (RFC 5869 §2.3).
-    if length > 255 * N_H:
-        raise HpkeError("HKDF output too long", code="crypto.hpke_export_too_long")
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.digest(prk, block + info + bytes([counter]), "sha256")
-        out += block
-        counter += 1
-    return out[:length]
-
-
-def _labeled_extract(suite_id: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
-    return _extract(salt, _VERSION_LABEL + suite_id + label + ikm)
-
-
-def _labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
-    labeled_info = length.to_bytes(2, "big") + _VERSION_LABEL + suite_id + label + info
-    return _expand(prk, labeled_info, length)
-
-
 # -- keys and DHKEM (§4.1, §7.1) -----------------------------------------------------------
 
 
@@ -166,8 +137,8 @@ class HpkePrivateKey:
         """``DeriveKeyPair(ikm)`` for X25519 (§7.1.3): deterministic, for seeds and vectors."""
         if len(ikm) < N_SECRET:
             raise HpkeError("ikm shorter than Nsk", code="crypto.hpke_invalid_key")
-        prk = _labeled_extract(_KEM_SUITE_ID, b"", b"dkp_prk", ikm)
-        return cls.from_bytes(_labeled_expand(_KEM_SUITE_ID, prk, b"sk", b"", N_SECRET))
+        prk = labeled_extract(_KEM_SUITE_ID, b"", b"dkp_prk", ikm)
+        return cls.from_bytes(labeled_expand(_KEM_SUITE_ID, prk, b"sk", b"", N_SECRET))
 
     def to_bytes(self) -> bytes:
         """The 32 raw private-key bytes (``SerializePrivateKey``), for the owner's own store."""
@@ -192,14 +163,16 @@ class HpkePrivateKey:
         if shared is None:
             shared = self._dh(public)
             if len(self._static) >= _STATIC_CACHE:
-                del self._static[next(iter(self._static))]
+                # another thread may evict at the same time; losing that race is harmless
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del self._static[next(iter(self._static))]
             self._static[public] = shared
         return shared
 
 
 def _extract_and_expand(dh: bytes, kem_context: bytes) -> bytes:
-    eae_prk = _labeled_extract(_KEM_SUITE_ID, b"", b"eae_prk", dh)
-    return _labeled_expand(_KEM_SUITE_ID, eae_prk, b"shared_secret", kem_context, N_SECRET)
+    eae_prk = labeled_extract(_KEM_SUITE_ID, b"", b"eae_prk", dh)
+    return labeled_expand(_KEM_SUITE_ID, eae_prk, b"shared_secret", kem_context, N_SECRET)
 
 
 def _encap(pk_r: bytes, sk_e: HpkePrivateKey, sk_s: HpkePrivateKey | None) -> tuple[bytes, bytes]:
@@ -240,8 +213,8 @@ def _schedule_context(suite: HpkeSuite, mode: int, info: bytes) -> bytes:
     # Depends on (suite, mode, info) only when there is no PSK, so it is cached: the
     # envelope uses one fixed info string, which saves two HMACs a message.
     sid = suite.suite_id
-    psk_id_hash = _labeled_extract(sid, b"", b"psk_id_hash", b"")
-    info_hash = _labeled_extract(sid, b"", b"info_hash", info)
+    psk_id_hash = labeled_extract(sid, b"", b"psk_id_hash", b"")
+    info_hash = labeled_extract(sid, b"", b"info_hash", info)
     return bytes([mode]) + psk_id_hash + info_hash
 
 
@@ -249,13 +222,13 @@ def _key_schedule(suite: HpkeSuite, mode: int, shared_secret: bytes, info: bytes
     """``KeySchedule`` for base and auth modes (no PSK: ``psk = psk_id = ""``)."""
     sid = suite.suite_id
     context = _schedule_context(suite, mode, bytes(info))
-    secret = _labeled_extract(sid, shared_secret, b"secret", b"")
+    secret = labeled_extract(sid, shared_secret, b"secret", b"")
     return _Schedule(
         key_schedule_context=context,
         secret=secret,
-        key=_labeled_expand(sid, secret, b"key", context, suite.nk),
-        base_nonce=_labeled_expand(sid, secret, b"base_nonce", context, N_N),
-        exporter_secret=_labeled_expand(sid, secret, b"exp", context, N_H),
+        key=labeled_expand(sid, secret, b"key", context, suite.nk),
+        base_nonce=labeled_expand(sid, secret, b"base_nonce", context, N_N),
+        exporter_secret=labeled_expand(sid, secret, b"exp", context, N_H),
     )
 
 
@@ -263,28 +236,35 @@ def _key_schedule(suite: HpkeSuite, mode: int, shared_secret: bytes, info: bytes
 
 
 class _Context:
-    __slots__ = ("_aead", "_base_nonce", "_exporter_secret", "_suite", "seq")
+    __slots__ = ("_aead", "_base_nonce", "_exporter_secret", "_seq", "_suite")
 
     def __init__(self, suite: HpkeSuite, schedule: _Schedule) -> None:
         self._suite = suite
         self._aead = AESGCM(schedule.key)
         self._base_nonce = int.from_bytes(schedule.base_nonce, "big")
         self._exporter_secret = schedule.exporter_secret
-        self.seq = 0
+        self._seq = 0  # tests may set it (the RFC vectors skip numbers); nothing else may
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the next message (§5.2)."""
+        return self._seq
 
     def _nonce(self) -> bytes:
         # ComputeNonce: base_nonce XOR I2OSP(seq, Nn).
-        return (self._base_nonce ^ self.seq).to_bytes(N_N, "big")
+        return (self._base_nonce ^ self._seq).to_bytes(N_N, "big")
 
     def _increment(self) -> None:
-        if self.seq >= _MAX_SEQ:
+        if self._seq >= _MAX_SEQ:
             raise HpkeError("message limit reached", code="crypto.hpke_message_limit")
-        self.seq += 1
+        self._seq += 1
 
     def export(self, exporter_context: bytes, length: int) -> bytes:
         """``Context.Export`` (§5.3): a secret of ``length`` bytes bound to this context."""
+        if not 0 <= length <= 255 * N_H:
+            raise HpkeError("export too long", code="crypto.hpke_export_too_long")
         sid = self._suite.suite_id
-        return _labeled_expand(sid, self._exporter_secret, b"sec", exporter_context, length)
+        return labeled_expand(sid, self._exporter_secret, b"sec", exporter_context, length)
 
 
 class SenderContext(_Context):
@@ -294,7 +274,7 @@ class SenderContext(_Context):
 
     def seal(self, aad: bytes, plaintext: bytes) -> bytes:
         """``ContextS.Seal(aad, pt)``: ciphertext with its 16-byte tag appended."""
-        if self.seq >= _MAX_SEQ:
+        if self._seq >= _MAX_SEQ:
             raise HpkeError("message limit reached", code="crypto.hpke_message_limit")
         ct = self._aead.encrypt(self._nonce(), plaintext, aad)
         self._increment()
@@ -308,7 +288,7 @@ class RecipientContext(_Context):
 
     def open(self, aad: bytes, ciphertext: bytes) -> bytes:
         """``ContextR.Open(aad, ct)``; raises :class:`HpkeError` on any failure."""
-        if self.seq >= _MAX_SEQ:
+        if self._seq >= _MAX_SEQ:
             raise HpkeError("message limit reached", code="crypto.hpke_message_limit")
         try:
             pt = self._aead.decrypt(self._nonce(), ciphertext, aad)

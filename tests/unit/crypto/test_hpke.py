@@ -73,7 +73,7 @@ def test_context_streams_in_order_and_failure_does_not_advance() -> None:
 def test_message_limit() -> None:
     recipient = HpkePrivateKey.generate()
     _enc, ctx = hpke.setup_base_sender(SUITE, recipient.public, INFO)
-    ctx.seq = (1 << 96) - 1
+    ctx._seq = (1 << 96) - 1
     with pytest.raises(HpkeError) as info:
         ctx.seal(b"", b"x")
     assert info.value.code == "crypto.hpke_message_limit"
