@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from fleetward.crypto import aead
+from fleetward.crypto import content_key as aead
 from fleetward.crypto.hpke import (
     N_PK,
     N_T,
