@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from fleetward.crypto import content_key as aead
+from fleetward.crypto import content_key as single_use
 from fleetward.crypto.hpke import (
     N_PK,
     N_T,
@@ -66,7 +66,7 @@ MAX_PAYLOAD: Final = 1 << 20  # 1 MiB; the broker's packet limit is usually lowe
 INFO: Final = b"fleetward-e2e/v1"
 HEADER_LEN: Final = 2 + KEY_ID_LEN + KEY_ID_LEN + 8 + N_PK  # suite 1: 58 bytes
 _MULTI_FIXED: Final = 2 + KEY_ID_LEN + 8 + 1  # version, suite, sender kid, seq, count
-_WRAP_LEN: Final = aead.CONTENT_KEY_LEN + N_T
+_WRAP_LEN: Final = single_use.CONTENT_KEY_LEN + N_T
 _STANZA_LEN: Final = KEY_ID_LEN + N_PK + _WRAP_LEN
 _SUITE = SUITE_X25519_SHA256_AES256GCM
 
@@ -129,8 +129,8 @@ def seal_envelope(
     contexts = [setup_auth_sender(_SUITE, r.public_key, INFO, sk_s) for r in recipients]
     fixed = bytes([VERSION, SUITE_MULTI]) + sender.key_id + seq_bytes + bytes([len(recipients)])
     fixed += b"".join(r.key_id + enc for r, (enc, _ctx) in zip(recipients, contexts, strict=True))
-    content_key = aead.new_content_key()
-    body = aead.seal_once(content_key, fixed + topic_lp, payload)
+    content_key = single_use.new_content_key()
+    body = single_use.seal_once(content_key, fixed + topic_lp, payload)
     wrap_aad = fixed + topic_lp + hashlib.sha256(body).digest()
     stanzas = b"".join(
         r.key_id + enc + ctx.seal(wrap_aad, content_key)
@@ -264,4 +264,4 @@ def _decrypt(parsed: _Parsed, topic_lp: bytes, own: E2EKeyPair, sender: PublicKe
     ctx = setup_auth_recipient(_SUITE, parsed.enc, sk_r, INFO, sender.public_key)
     wrap_aad = parsed.aad + topic_lp + hashlib.sha256(parsed.body).digest()
     content_key = ctx.open(wrap_aad, parsed.wrapped)
-    return aead.open_once(content_key, parsed.aad + topic_lp, parsed.body)
+    return single_use.open_once(content_key, parsed.aad + topic_lp, parsed.body)
