@@ -27,6 +27,7 @@ from fleetward.crypto.devices import (
     new_device_key_and_csr,
     serial_to_hex,
 )
+from fleetward.crypto.hpke import HpkeError, HpkePrivateKey
 from fleetward.crypto.makers import (
     BootstrapProof,
     MakerCaInfo,
@@ -45,6 +46,8 @@ __all__ = [
     "BootstrapProof",
     "CaPrivateKey",
     "DeviceIdentity",
+    "HpkeError",
+    "HpkePrivateKey",
     "HubCa",
     "IssuedCert",
     "KeyRing",

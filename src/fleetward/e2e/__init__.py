@@ -1,0 +1,49 @@
+"""End-to-end payload encryption shared by the hub, the device SDK and apps.
+
+Pure: no I/O, no clock (every check takes ``now``). The hub relays envelopes and serves
+signed public keys; it never holds a private E2E key. See ``docs/e2e-format.md`` for the
+wire format and ``docs/decisions/0005-e2e-envelope.md`` for the choices behind it.
+"""
+
+from fleetward.e2e.directory import (
+    DirectoryEntry,
+    KeyDirectory,
+    SignedEntry,
+    TrustedKeys,
+    verify_entry,
+)
+from fleetward.e2e.envelope import (
+    MAX_PAYLOAD,
+    MAX_RECIPIENTS,
+    OpenedEnvelope,
+    SenderKeys,
+    open_envelope,
+    seal_envelope,
+)
+from fleetward.e2e.errors import DirectoryError, E2EError
+from fleetward.e2e.keys import E2EKeyPair, KeyOwner, OwnerKind, PublicKeyRecord, key_id_for
+from fleetward.e2e.replay import ReplayGuard, ReplayWindow, WindowState
+
+__all__ = [
+    "MAX_PAYLOAD",
+    "MAX_RECIPIENTS",
+    "DirectoryEntry",
+    "DirectoryError",
+    "E2EError",
+    "E2EKeyPair",
+    "KeyDirectory",
+    "KeyOwner",
+    "OpenedEnvelope",
+    "OwnerKind",
+    "PublicKeyRecord",
+    "ReplayGuard",
+    "ReplayWindow",
+    "SenderKeys",
+    "SignedEntry",
+    "TrustedKeys",
+    "WindowState",
+    "key_id_for",
+    "open_envelope",
+    "seal_envelope",
+    "verify_entry",
+]
