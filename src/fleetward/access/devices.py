@@ -214,6 +214,7 @@ class DeviceAccess:
         self, device_id: str, tenant_id: str, ttl: dt.timedelta | None = None
     ) -> IssuedToken:
         """A short-lived token for an active device (its long-term credential was checked)."""
+        self._rt.ensure_device(device_id)
         device = self._rt.hub.state.device(device_id)
         if device is None or device.row.tenant_id != tenant_id or not device.usable:
             raise ForbiddenError("this device may not have a token", code="device.not_active")

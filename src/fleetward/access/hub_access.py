@@ -52,6 +52,7 @@ from fleetward.errors import (
     RateLimitedError,
     ReasonCode,
 )
+from fleetward.registry.ids import is_id
 
 __all__ = ["AuditHook", "HubAccess", "enroll_topic", "token_topic"]
 
@@ -148,22 +149,42 @@ class HubAccess:
         self._check_lists(None, None, info.client_id, peer_ip, now)
         if self._flaps.banned_until(f"client:{info.client_id}", mono) is not None:
             raise BannedError("reconnecting too often, banned for a while", code="access.flapping")
+        username = info.username
+        if (
+            username
+            and username not in self.state.devices
+            and is_id(username)
+            and not self._static.has_user(username)
+        ):
+            return self._load_then_identify(username, info, peer_ip)
+        return self._identify(info, peer_ip, now)
+
+    async def _load_then_identify(
+        self, device_id: str, info: ConnectInfo, peer_ip: str
+    ) -> Identity:
+        """A device created since the state was built: load it, then decide as usual."""
+        row = await asyncio.to_thread(self._store.device_row, device_id)
+        if row is not None:
+            self.state.put_row(row)
+        result = self._identify(info, peer_ip, self._clock.now())
+        return result if isinstance(result, Identity) else await result
+
+    def _identify(
+        self, info: ConnectInfo, peer_ip: str, now: dt.datetime
+    ) -> Identity | Awaitable[Identity]:
         identity = self._by_certificate(info, now) if info.cert_der is not None else None
-        if identity is not None:
-            pass
-        elif info.password is not None and info.username:
+        if identity is None and info.password is not None and info.username:
             try:
                 secret = info.password.decode()
             except UnicodeDecodeError:
                 raise AuthenticationError("bad user name or password") from None
             if _looks_like_token(secret):
                 identity = self._by_token(info.username, secret)
-            else:
-                device = self.state.device(info.username)
-                if device is None:
-                    return self._static_admit(info, peer_ip, now)
+            elif self.state.device(info.username) is not None and not self._static.has_user(
+                info.username
+            ):  # a configured user of the same name is the operator's choice: it wins
                 return self._by_enrollment_code(info, secret, peer_ip, now)
-        else:
+        if identity is None:
             return self._static_admit(info, peer_ip, now)
         return self._admit(identity, info, peer_ip, now)
 
@@ -373,10 +394,10 @@ class HubAccess:
             device = devices.get(device_id)
             if device is None:
                 return ReasonCode.NOT_AUTHORIZED
-            if size > device.policy.limits.max_payload:
-                return ReasonCode.PACKET_TOO_LARGE
-            if not device.take(mono()):
-                return ReasonCode.MESSAGE_RATE_TOO_HIGH
+            # 0x97 "an implementation or administrative imposed limit has been exceeded"
+            # is the PUBACK/PUBREC code for both (0x95 and 0x96 are DISCONNECT-only)
+            if size > device.policy.limits.max_payload or not device.take(mono()):
+                return ReasonCode.QUOTA_EXCEEDED
             return 0
 
         return Identity(

@@ -130,6 +130,7 @@ class AccessRules:
         )
 
     def _refresh_grants(self, device_id: str) -> None:
+        self._rt.ensure_device(device_id)
         now = self._rt.clock.now()
         live = tuple(
             g.grant
@@ -338,6 +339,7 @@ class AccessRules:
         return sorted(self._rt.store.children(scope.tenant_id).get(gateway_id, ()))
 
     def _refresh_children(self, tenant_id: str, gateway_id: str) -> None:
+        self._rt.ensure_device(gateway_id)
         children = self._rt.store.children(tenant_id).get(gateway_id, set())
         self._rt.hub.state.set_policy(gateway_id, children=frozenset(children))
 
@@ -346,6 +348,7 @@ class AccessRules:
         rt = self._rt
         device = self._registry.get_device(scope, device_id)
         rt.store.set_limits(device.tenant_id, device.id, limits, rt.clock.now())
+        rt.ensure_device(device.id)
         rt.hub.state.set_policy(device.id, limits=limits)
         rt.applied(device.tenant_id, "device.limits", device.id, tighten=True)
         rt.audit(
@@ -355,7 +358,7 @@ class AccessRules:
             tenant_id=device.tenant_id,
             details={
                 "max_payload": limits.max_payload,
-                "publish_rate": limits.publish_rate,
+                "publish_rate": str(limits.publish_rate),
                 "publish_burst": limits.publish_burst,
             },
         )

@@ -87,6 +87,13 @@ class AccessRuntime:
         self.enforce()
         return True
 
+    def ensure_device(self, device_id: str) -> None:
+        """Load a device created since the state was built (before changing its policy)."""
+        if self.hub.state.device(device_id) is None:
+            row = self.store.device_row(device_id)
+            if row is not None:
+                self.hub.state.put_row(row)
+
     def mark_seen(self) -> None:
         """Everything in the change feed so far is already in the live state (at start)."""
         self._seen = self.store.last_change()
