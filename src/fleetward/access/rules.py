@@ -120,7 +120,7 @@ class AccessRules:
         if device_id is None:
             raise ConflictError("the grant is already revoked", code="grant.revoked")
         self._refresh_grants(device_id)
-        rt.applied(scope.tenant_id, "grant.revoked", grant_id, tighten=True)
+        rt.applied(scope.tenant_id, "grant.revoked", grant_id, tighten=True, subject=device_id)
         rt.audit(
             actor,
             "grant.revoked",
@@ -324,7 +324,9 @@ class AccessRules:
         if not rt.store.remove_child(scope.tenant_id, gateway_id, child_id):
             raise NotFoundError(f"no child {child_id}", code="gateway.no_child")
         self._refresh_children(scope.tenant_id, gateway_id)
-        rt.applied(scope.tenant_id, "gateway.child_removed", gateway_id, tighten=True)
+        rt.applied(
+            scope.tenant_id, "gateway.child_removed", gateway_id, tighten=True, subject=gateway_id
+        )
         rt.audit(
             actor,
             "gateway.child_removed",
@@ -350,7 +352,7 @@ class AccessRules:
         rt.store.set_limits(device.tenant_id, device.id, limits, rt.clock.now())
         rt.ensure_device(device.id)
         rt.hub.state.set_policy(device.id, limits=limits)
-        rt.applied(device.tenant_id, "device.limits", device.id, tighten=True)
+        rt.applied(device.tenant_id, "device.limits", device.id, tighten=True, subject=device.id)
         rt.audit(
             actor,
             "device.limits_set",
