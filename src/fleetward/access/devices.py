@@ -116,10 +116,11 @@ class DeviceAccess:
             kind="enrollment_code",
             secret_hash=self._hasher.hash(code),
             fingerprint=None,
+            created_at=now,
             expires_at=now + ttl,
             revoked_at=None,
         )
-        self._rt.store.add_credential(cred, now)
+        self._rt.store.add_credential(cred)
         self._rt.audit(
             actor, "enrollment.code_created", target=device.id, tenant_id=device.tenant_id
         )
@@ -161,10 +162,10 @@ class DeviceAccess:
                 "certificate",
                 None,
                 issued.fingerprint_sha256,
+                now,
                 issued.not_after,
                 None,
-            ),
-            now,
+            )
         )
         rt.store.set_device_status(tenant_id, device_id, DeviceStatus.ACTIVE.value, now)
         self._reload_device(device_id)
@@ -196,8 +197,9 @@ class DeviceAccess:
             if store.fingerprint_used("bootstrap", fp) is not None:
                 raise ForbiddenError("bootstrap certificate already used", code="enrollment.reused")
             store.add_credential(
-                CredentialRow(new_id(), tenant_id, identity.name, "bootstrap", None, fp, None, now),
-                now,
+                CredentialRow(
+                    new_id(), tenant_id, identity.name, "bootstrap", None, fp, now, None, now
+                )
             )
             return
         spent = store.revoke_credentials(tenant_id, identity.name, now, kinds=("enrollment_code",))

@@ -11,6 +11,8 @@ from sqlalchemy.engine import RowMapping
 from fleetward.access.lists import AccessListEntry
 from fleetward.access.policy import DeviceLimits, Grant
 from fleetward.clock import utc
+from fleetward.registry.models import DeviceCredential as CredentialRow
+from fleetward.registry.sql.repos import read_credential
 
 __all__ = [
     "CredentialRow",
@@ -76,20 +78,6 @@ class MakerRow:
     revoked_at: dt.datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialRow:
-    """A device credential as the access layer needs it."""
-
-    id: str
-    tenant_id: str
-    device_id: str
-    kind: str
-    secret_hash: str | None
-    fingerprint: str | None
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-
-
 def _opt(value: dt.datetime | None) -> dt.datetime | None:
     return utc(value) if value is not None else None
 
@@ -104,19 +92,6 @@ def read_device(r: RowMapping) -> DeviceRow:
         owner_status=r["owner_status"],
         tenant_status=r["tenant_status"],
         site=r["site"],
-    )
-
-
-def read_credential(r: RowMapping) -> CredentialRow:
-    return CredentialRow(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        device_id=r["device_id"],
-        kind=r["kind"],
-        secret_hash=r["secret_hash"],
-        fingerprint=r["fingerprint"],
-        expires_at=_opt(r["expires_at"]),
-        revoked_at=_opt(r["revoked_at"]),
     )
 
 

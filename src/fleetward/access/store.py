@@ -100,11 +100,11 @@ class AccessStore:
 
     # -- credentials ----------------------------------------------------------------------
 
-    def add_credential(self, row: CredentialRow, now: dt.datetime) -> None:
+    def add_credential(self, row: CredentialRow) -> None:
         """Store a credential (hash or fingerprint only)."""
         with self._tx() as conn:
             values = {name: getattr(row, name) for name in row.__slots__}
-            conn.execute(insert(device_credentials).values(created_at=now, **values))
+            conn.execute(insert(device_credentials).values(**values))
 
     def credentials(
         self, *, tenant_id: str | None = None, device_id: str | None = None, kind: str | None = None

@@ -94,7 +94,8 @@ def _device(r: RowMapping) -> Device:
     )
 
 
-def _credential(r: RowMapping) -> DeviceCredential:
+def read_credential(r: RowMapping) -> DeviceCredential:
+    """A ``device_credentials`` row as a record (shared with the access layer)."""
     return DeviceCredential(
         id=r["id"],
         tenant_id=r["tenant_id"],
@@ -286,7 +287,7 @@ class SqlCredentials:
             )
             .order_by(device_credentials.c.id)
         )
-        return [_credential(r) for r in self._conn.execute(query).mappings()]
+        return [read_credential(r) for r in self._conn.execute(query).mappings()]
 
     def revoke(self, tenant_id: str, credential_id: str, now: dt.datetime) -> bool:
         """Mark one credential of this tenant revoked."""
