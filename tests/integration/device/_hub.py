@@ -6,9 +6,10 @@ tree, so tests can watch telemetry and wills and send commands with a real clien
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,4 +122,14 @@ __all__ = [
     "next_message",
     "ops_client",
     "provision",
+    "until",
 ]
+
+
+async def until(predicate: Callable[[], object], within: float = 10.0, what: str = "") -> None:
+    """Poll ``predicate`` (every 20 ms) until truthy; fail after ``within`` seconds."""
+    for _ in range(int(within / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
