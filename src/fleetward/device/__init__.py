@@ -6,7 +6,7 @@ hub CA pinned; it never listens on a port. :mod:`.backoff` and :mod:`.queue` are
 """
 
 from fleetward.device.backoff import Backoff, BackoffPolicy
-from fleetward.device.client import CommandHandler, DeviceClient
+from fleetward.device.client import CommandHandler, DeviceClient, quiet_closed_socket_races
 from fleetward.device.credentials import CredentialStore, Endpoint, Token
 from fleetward.device.enroll import EnrollmentRefusedError, enroll
 from fleetward.device.queue import OfflineQueue, Outgoing
@@ -26,5 +26,6 @@ __all__ = [
     "TokenRefreshError",
     "enroll",
     "fetch_token",
+    "quiet_closed_socket_races",
     "refresh_delay",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
 import json
 import logging
@@ -41,7 +42,7 @@ from fleetward.device.tokens import (
 )
 from fleetward.errors import FleetwardError, InvalidInputError
 
-__all__ = ["CommandHandler", "DeviceClient"]
+__all__ = ["CommandHandler", "DeviceClient", "quiet_closed_socket_races"]
 
 log = logging.getLogger("fleetward.device")
 
@@ -326,6 +327,30 @@ async def _call(handler: CommandHandler, name: str, payload: bytes) -> None:
             await result
     except Exception:  # application code: log it, keep the device online
         log.exception("device command handler for %r failed", name)
+
+
+def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop) -> None:
+    """Log at debug level, not as an error, aiomqtt's late ``add_writer`` on a closed socket.
+
+    aiomqtt schedules "watch this socket for writing" with ``call_soon_threadsafe``; when
+    the connection drops (a hub restart, :meth:`DeviceClient.abort`) between that call
+    and its turn, the loop reports ``EBADF`` with a traceback although nothing is lost
+    (the queue still holds the message). Applications that own their loop may opt in;
+    the simulator does. Any other error still reaches the previous handler.
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno == errno.EBADF:
+            log.debug("ignored a write watch on a closed socket: %s", context.get("message"))
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def _why(error: BaseException) -> str:
