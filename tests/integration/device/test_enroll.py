@@ -7,11 +7,13 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
-from fleetward.device import DeviceClient, EnrollmentRefusedError, enroll, fetch_token
+from fleetward.device import DeviceClient, Endpoint, EnrollmentRefusedError, enroll, fetch_token
 from fleetward.events import ClientConnected
 
 from ...support.broker import LiveBroker
+from ...unit.crypto._certs import make_cert
 from ._hub import Ports, creds, device_hub, endpoint, next_message, ops_client, provision
 
 pytestmark = pytest.mark.timeout(60)
@@ -105,3 +107,48 @@ def test_rotation_from_certificate_to_token(lb: LiveBroker, tmp_path: Path) -> N
     token_connects = [e for e in _connected_as(lb, device_id) if e.client_id == device_id]
     assert token_connects
     assert token_connects[-1].cert_serial is None  # no client certificate on that one
+
+
+def test_enrol_with_a_maker_bootstrap_certificate_once(lb: LiveBroker, tmp_path: Path) -> None:
+    """A maker's bootstrap certificate over mTLS enrols the device; it is never taken twice."""
+    device_id, _code = provision(lb)
+    access = lb.hub.access()
+    state = access.hub.state.device(device_id)
+    assert state is not None
+    maker = make_cert("Acme Devices Root CA", ca=True)
+    lb.call(
+        lambda: access.rules.register_maker(state.row.tenant_id, "acme", maker.pem, "operator:test")
+    )
+    leaf = make_cert("SN-0001", issuer=maker)
+    cert_file, key_file = tmp_path / "boot.crt", tmp_path / "boot.key"
+    cert_file.write_bytes(leaf.pem)
+    key_file.write_bytes(
+        leaf.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    store = creds(tmp_path, device_id)
+    asyncio.run(enroll(endpoint(lb), device_id, store, bootstrap=(cert_file, key_file)))
+    assert store.has_certificate()
+    assert store.cert_file.read_bytes() != leaf.pem  # the hub's own certificate, not the maker's
+    with pytest.raises(EnrollmentRefusedError):
+        asyncio.run(
+            enroll(
+                endpoint(lb),
+                device_id,
+                creds(tmp_path / "again", device_id),
+                bootstrap=(cert_file, key_file),
+            )
+        )
+
+
+def test_exactly_one_bootstrap_credential(tmp_path: Path) -> None:
+    """A code and a certificate together (or neither) is a programming error, said at once."""
+    store = creds(tmp_path, "d1")
+    ep = Endpoint("127.0.0.1", 1, tmp_path / "none.pem")
+    for kwargs in ({}, {"code": "x", "bootstrap": (tmp_path / "c", tmp_path / "k")}):
+        with pytest.raises(EnrollmentRefusedError) as e:
+            asyncio.run(enroll(ep, "d1", store, **kwargs))  # type: ignore[arg-type]
+        assert e.value.code == "device.enroll_credential"
