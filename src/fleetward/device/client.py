@@ -169,6 +169,10 @@ class DeviceClient:
         """
         loop = asyncio.get_running_loop()
         self._offline_until = max(self._offline_until, loop.time() + offline_for)
+        self._cut()
+
+    def _cut(self) -> None:
+        """Shut the live socket down under the MQTT client (it then sees the drop)."""
         client = self._mqtt
         sock = client._client.socket() if client is not None else None
         if isinstance(sock, socket.socket):
@@ -184,17 +188,24 @@ class DeviceClient:
                 await self._session()
             except (aiomqtt.MqttError, FleetwardError, OSError) as e:
                 log.info("device %s: connection ended: %s", self.device_id, _why(e))
+            except Exception:
+                # a bug must not silence the device for good: log it, back off, retry
+                log.exception("device %s: unexpected error in the connection", self.device_id)
             finally:
                 self._mqtt = None
                 self._connected.clear()
-            delay = max(self._backoff.next_delay(), self._offline_until - loop.time())
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._backoff.next_delay())
+            # abort(offline_for=…) may move the deadline while we sleep: check again
+            while (away := self._offline_until - loop.time()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(away)
 
     async def _session(self) -> None:
         """One connection, from CONNECT until it ends (by raising)."""
         client = await self._new_client()
         async with client:
             self._mqtt = client
+            if self._offline_until > asyncio.get_running_loop().time():
+                self._cut()  # aborted while connecting: stay away as asked
             self.connects += 1
             self._backoff.reset()
             base = f"devices/{self.device_id}"
