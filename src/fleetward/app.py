@@ -266,7 +266,13 @@ class Hub:
         client_ca = None
         if lst.client_certificates != "none":
             client_ca = lst.client_ca_file or tls.ca_file
-            if client_ca is None:
+            if client_ca is None and lst.client_certificates == "optional":
+                log.warning(
+                    "mqtt.listeners.%s: no hub CA (an operator certificate is in use): "
+                    "device certificates are not asked for",
+                    lst.name,
+                )
+            elif client_ca is None:
                 raise ConfigError(
                     f"mqtt.listeners.{lst.name}: client_certificates needs client_ca_file "
                     "(the hub CA is not in use with an operator-supplied certificate)"

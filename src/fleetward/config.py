@@ -96,7 +96,11 @@ class MqttSettings(_Section):
     """The embedded broker: listeners, input bounds and session limits."""
 
     enabled: bool = True
-    listeners: tuple[ListenerSettings, ...] = (ListenerSettings(name="tls"),)
+    # Devices enrolled by the hub connect with their certificate; others with a password or
+    # a token on the same port (optional mTLS).
+    listeners: tuple[ListenerSettings, ...] = (
+        ListenerSettings(name="tls", client_certificates="optional"),
+    )
     users: tuple[MqttUserSettings, ...] = ()
     max_packet_size: int = Field(default=256 * 1024, ge=64, le=256 << 20)
     max_topic_levels: int = Field(default=32, ge=1, le=1024)

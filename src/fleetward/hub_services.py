@@ -73,24 +73,24 @@ class HubServices:
 
     # -- enforcement ------------------------------------------------------------------------
 
-    def _apply(self) -> None:
+    def _apply(self, subject: str | None = None) -> None:
         hub = self._access.hub
-        cut, dropped = self._broker.enforce(hub.still_allowed, hub.may_subscribe)
+        cut, dropped = self._broker.enforce(hub.still_allowed, hub.may_subscribe, subject)
         if cut or dropped:
             log.info("access change: %d sessions cut, %d subscriptions dropped", cut, dropped)
 
-    def enforce(self) -> None:
+    def enforce(self, subject: str | None = None) -> None:
         """Apply the current access state to live sessions; returns when it is done."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self._loop:
-            self._apply()
+            self._apply(subject)
             return
 
         async def apply() -> None:
-            self._apply()
+            self._apply(subject)
 
         asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=30)
 
@@ -130,5 +130,5 @@ class HubServices:
         self._spawn(run(), f"answer {topic}")
 
 
-def _nothing() -> None:
+def _nothing(_subject: str | None = None) -> None:
     """Enforcement once the broker has stopped: the next start applies the state."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fleetward.access.acl import Acl
 from fleetward.access.issuer import IssuedToken, TokenIssuer
@@ -31,6 +31,7 @@ from fleetward.crypto import (
 from fleetward.errors import ConflictError, ForbiddenError, InvalidInputError, UnavailableError
 from fleetward.registry import DeviceStatus, RegistryService, Scope
 from fleetward.registry.ids import new_id
+from fleetward.registry.models import check_device_transition
 
 __all__ = ["DeviceAccess", "EnrollmentCode"]
 
@@ -214,6 +215,7 @@ class DeviceAccess:
         self, device_id: str, tenant_id: str, ttl: dt.timedelta | None = None
     ) -> IssuedToken:
         """A short-lived token for an active device (its long-term credential was checked)."""
+        self._rt.ensure_device(device_id)
         device = self._rt.hub.state.device(device_id)
         if device is None or device.row.tenant_id != tenant_id or not device.usable:
             raise ForbiddenError("this device may not have a token", code="device.not_active")
@@ -251,29 +253,46 @@ class DeviceAccess:
         ).encode()
 
     def revoke_token(self, tenant_id: str, jti: str, actor: str) -> bool:
-        """Revoke a token (and every grant attenuated from it); live sessions end at once."""
+        """Revoke a token (and every grant attenuated from it); live sessions end at once.
+
+        Fail closed: the live state and the sessions change first, the database after, so
+        the cut never waits on storage (a storage failure raises, and the token stays
+        refused in this process until restart).
+        """
         rt = self._rt
         now = rt.clock.now()
+        rt.hub.state.revoked_tokens.add(jti)
+        rt.cut(jti)
         horizon = now + self._issuer.max_lifetime + self._issuer.leeway
         fresh = rt.store.revoke_token(jti, tenant_id, actor, now, horizon)
-        rt.hub.state.revoked_tokens.add(jti)
-        rt.applied(tenant_id, "token.revoked", jti, tighten=True)
+        rt.applied(tenant_id, "token.revoked", jti, tighten=False)
         rt.audit(actor, "token.revoked", target=jti, tenant_id=tenant_id)
         return fresh
 
     # -- revocation -------------------------------------------------------------------------
 
     def revoke_device(self, scope: Scope, device_id: str, actor: str) -> None:
-        """Revoke a device for good: status, every credential, every live session."""
+        """Revoke a device for good: status, every credential, every live session.
+
+        Fail closed, like :meth:`revoke_token`: after one read that checks the device is
+        the caller's and may be revoked, the live state and the sessions change first.
+        """
         rt = self._rt
-        self._registry.update_device(scope, device_id, status=DeviceStatus.REVOKED)
-        now = rt.clock.now()
-        rt.store.revoke_credentials(scope.tenant_id, device_id, now)
-        certs = rt.hub.state.certificates
+        device = self._registry.get_device(scope, device_id)
+        check_device_transition(device.status, DeviceStatus.REVOKED)
+        rt.ensure_device(device_id)
+        state = rt.hub.state
+        current = state.device(device_id)
+        if current is not None:
+            state.put_row(replace(current.row, status=DeviceStatus.REVOKED.value))
+        certs = state.certificates
         for fp in [fp for fp, d in certs.items() if d == device_id]:
             del certs[fp]
+        rt.cut(device_id)
+        self._registry.update_device(scope, device_id, status=DeviceStatus.REVOKED)
+        rt.store.revoke_credentials(scope.tenant_id, device_id, rt.clock.now())
         self._reload_device(device_id)
-        rt.applied(scope.tenant_id, "device.revoked", device_id, tighten=True)
+        rt.applied(scope.tenant_id, "device.revoked", device_id, tighten=False)
         rt.audit(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id)
 
     def revoke_certificate(
@@ -290,7 +309,9 @@ class DeviceAccess:
         for cred in gone:
             if cred.fingerprint is not None:
                 rt.hub.state.certificates.pop(cred.fingerprint, None)
-        rt.applied(scope.tenant_id, "credential.revoked", device_id, tighten=True)
+        rt.applied(
+            scope.tenant_id, "credential.revoked", device_id, tighten=True, subject=device_id
+        )
         rt.audit(
             actor,
             "credential.revoked",

@@ -25,13 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import Awaitable, Callable
 
+from fleetward.access.hub_authz import (
+    DEVICE,
+    ENROLLING,
+    AuditHook,
+    Authorization,
+    enroll_topic,
+    token_topic,
+)
 from fleetward.access.issuer import TokenIssuer
 from fleetward.access.live import AccessState, DeviceState
-from fleetward.access.mqtt_hooks import ConnectInfo, Identity, filter_covers
-from fleetward.access.policy import check_connect_origin, may_publish, may_subscribe
+from fleetward.access.mqtt_hooks import ConnectInfo, Identity
+from fleetward.access.policy import check_connect_origin
 from fleetward.access.ratelimit import FlapDetector, TokenBucket
 from fleetward.access.static_policy import StaticPolicy
 from fleetward.access.store import AccessStore, CredentialRow
@@ -52,28 +59,11 @@ from fleetward.errors import (
     RateLimitedError,
     ReasonCode,
 )
+from fleetward.registry.ids import is_id
 
 __all__ = ["AuditHook", "HubAccess", "enroll_topic", "token_topic"]
 
-log = logging.getLogger("fleetward.access")
-
-AuditHook = Callable[..., None]
-"""``audit(actor=…, action=…, target=…, tenant_id=…, outcome=…, details=…)``."""
-
-ENROLLING = "enrolling"
-DEVICE = "device"
-_TOKEN_KINDS = frozenset({"app", "grant"})
 _MAX_CODE = 256
-
-
-def enroll_topic(device_id: str, leaf: str) -> str:
-    """``$fleet/enroll/{device_id}/{leaf}``: the enrolment conversation of one device."""
-    return f"$fleet/enroll/{device_id}/{leaf}"
-
-
-def token_topic(device_id: str, leaf: str) -> str:
-    """``$fleet/token/{device_id}/{leaf}``: token refresh for a certificate-holding device."""
-    return f"$fleet/token/{device_id}/{leaf}"
 
 
 def _peer_ip(peer: str) -> str:
@@ -85,7 +75,7 @@ def _looks_like_token(secret: str) -> bool:
     return secret.startswith("eyJ") and secret.count(".") == 2
 
 
-class HubAccess:
+class HubAccess(Authorization):
     """Authenticates CONNECTs and authorizes topics against the live :class:`AccessState`."""
 
     __slots__ = (
@@ -148,22 +138,42 @@ class HubAccess:
         self._check_lists(None, None, info.client_id, peer_ip, now)
         if self._flaps.banned_until(f"client:{info.client_id}", mono) is not None:
             raise BannedError("reconnecting too often, banned for a while", code="access.flapping")
+        username = info.username
+        if (
+            username
+            and username not in self.state.devices
+            and is_id(username)
+            and not self._static.has_user(username)
+        ):
+            return self._load_then_identify(username, info, peer_ip)
+        return self._identify(info, peer_ip, now)
+
+    async def _load_then_identify(
+        self, device_id: str, info: ConnectInfo, peer_ip: str
+    ) -> Identity:
+        """A device created since the state was built: load it, then decide as usual."""
+        row = await asyncio.to_thread(self._store.device_row, device_id)
+        if row is not None:
+            self.state.put_row(row)
+        result = self._identify(info, peer_ip, self._clock.now())
+        return result if isinstance(result, Identity) else await result
+
+    def _identify(
+        self, info: ConnectInfo, peer_ip: str, now: dt.datetime
+    ) -> Identity | Awaitable[Identity]:
         identity = self._by_certificate(info, now) if info.cert_der is not None else None
-        if identity is not None:
-            pass
-        elif info.password is not None and info.username:
+        if identity is None and info.password is not None and info.username:
             try:
                 secret = info.password.decode()
             except UnicodeDecodeError:
                 raise AuthenticationError("bad user name or password") from None
             if _looks_like_token(secret):
                 identity = self._by_token(info.username, secret)
-            else:
-                device = self.state.device(info.username)
-                if device is None:
-                    return self._static_admit(info, peer_ip, now)
+            elif self.state.device(info.username) is not None and not self._static.has_user(
+                info.username
+            ):  # a configured user of the same name is the operator's choice: it wins
                 return self._by_enrollment_code(info, secret, peer_ip, now)
-        else:
+        if identity is None:
             return self._static_admit(info, peer_ip, now)
         return self._admit(identity, info, peer_ip, now)
 
@@ -373,10 +383,10 @@ class HubAccess:
             device = devices.get(device_id)
             if device is None:
                 return ReasonCode.NOT_AUTHORIZED
-            if size > device.policy.limits.max_payload:
-                return ReasonCode.PACKET_TOO_LARGE
-            if not device.take(mono()):
-                return ReasonCode.MESSAGE_RATE_TOO_HIGH
+            # 0x97 "an implementation or administrative imposed limit has been exceeded"
+            # is the PUBACK/PUBREC code for both (0x95 and 0x96 are DISCONNECT-only)
+            if size > device.policy.limits.max_payload or not device.take(mono()):
+                return ReasonCode.QUOTA_EXCEEDED
             return 0
 
         return Identity(
@@ -388,100 +398,3 @@ class HubAccess:
             cert_fingerprint=fingerprint,
             meter=meter,
         )
-
-    # -- authorization ----------------------------------------------------------------------
-
-    def may_publish(self, identity: Identity, client_id: str, topic: str) -> bool:
-        """Whether ``identity`` may publish to ``topic`` (answers are cached by the broker)."""
-        kind = identity.kind
-        if kind == DEVICE:
-            device = self.state.device(identity.name)
-            if device is None or not device.usable:
-                return False
-            if topic == token_topic(identity.name, "req"):
-                allowed = identity.credential == "certificate"
-                reason = "token refresh needs the device certificate"
-            else:
-                decision = may_publish(device.policy, topic, now=self._clock.now())
-                allowed, reason = decision.allowed, decision.reason
-        elif kind == ENROLLING:
-            allowed = topic == enroll_topic(identity.name, "csr")
-            reason = "an enrolling device may only send its CSR"
-        elif kind in _TOKEN_KINDS:
-            allowed = not topic.startswith("$") and any(
-                filter_covers(p, topic) for p in identity.publish
-            )
-            reason = "outside the token's ACL"
-        else:
-            return self._static.may_publish(identity, client_id, topic)
-        if not allowed:
-            self._refused("publish", identity, client_id, topic, reason)
-        return allowed
-
-    def may_subscribe(self, identity: Identity, client_id: str, topic_filter: str) -> bool:
-        """Whether ``identity`` may subscribe to ``topic_filter``."""
-        kind = identity.kind
-        if kind == DEVICE:
-            device = self.state.device(identity.name)
-            if device is None or not device.usable:
-                return False
-            if filter_covers(token_topic(identity.name, "resp"), topic_filter):
-                return identity.credential == "certificate"
-            return may_subscribe(device.policy, topic_filter, now=self._clock.now()).allowed
-        if kind == ENROLLING:
-            return filter_covers(enroll_topic(identity.name, "result"), topic_filter)
-        if kind in _TOKEN_KINDS:
-            return any(filter_covers(p, topic_filter) for p in identity.subscribe)
-        return self._static.may_subscribe(identity, client_id, topic_filter)
-
-    def still_allowed(self, identity: Identity) -> str | None:
-        """Why a live session of ``identity`` must end now, or None if it may go on."""
-        if identity.token_ids and any(t in self.state.revoked_tokens for t in identity.token_ids):
-            return "token.revoked"
-        kind = identity.kind
-        why: str | None = None
-        if kind in (DEVICE, ENROLLING):
-            why = self._device_gone(identity)
-        elif kind in _TOKEN_KINDS and self.state.tenants.get(identity.tenant_id or "") not in (
-            None,
-            "active",
-        ):
-            why = "tenant.suspended"
-        if why is not None:
-            return why
-        decision = self.state.lists.check(
-            tenant_id=identity.tenant_id,
-            device_id=identity.name if kind in (DEVICE, ENROLLING) else None,
-            client_id=None,
-            peer_ip=None,
-            now=self._clock.now(),
-        )
-        return None if decision.allowed else "access.listed"
-
-    def _device_gone(self, identity: Identity) -> str | None:
-        device = self.state.device(identity.name)
-        if device is None:
-            return "device.deleted"
-        if identity.kind == ENROLLING:
-            return None if device.row.status == "pending" else "enrollment.finished"
-        if not device.usable:
-            return "device.not_active"
-        fp = identity.cert_fingerprint
-        if fp is not None and self.state.certificates.get(fp) != identity.name:
-            return "cert.revoked"
-        return None
-
-    def _refused(
-        self, what: str, identity: Identity, client_id: str, topic: str, reason: str
-    ) -> None:
-        try:
-            self._audit(
-                actor=f"mqtt:{identity.name}"[:200],
-                action=f"mqtt.{what}_refused",
-                target=topic[:200],
-                tenant_id=identity.tenant_id,
-                outcome="refused",
-                details={"client_id": client_id[:64], "reason": reason[:200]},
-            )
-        except FleetwardError:
-            log.warning("audit log unavailable: a %s refusal was not recorded", what)

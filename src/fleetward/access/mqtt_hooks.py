@@ -62,7 +62,7 @@ class Identity:
     """Token identities: the ACL's subscribe patterns."""
     meter: Callable[[int], int] | None = field(default=None, compare=False, repr=False)
     """Per-message admission for rate and size limits: returns 0 to admit, else the MQTT
-    reason code to refuse with (0x95 too large, 0x96 rate too high)."""
+    reason code to refuse with (0x97 for a payload or rate limit)."""
 
 
 class Authenticator(Protocol):

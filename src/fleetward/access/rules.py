@@ -120,7 +120,7 @@ class AccessRules:
         if device_id is None:
             raise ConflictError("the grant is already revoked", code="grant.revoked")
         self._refresh_grants(device_id)
-        rt.applied(scope.tenant_id, "grant.revoked", grant_id, tighten=True)
+        rt.applied(scope.tenant_id, "grant.revoked", grant_id, tighten=True, subject=device_id)
         rt.audit(
             actor,
             "grant.revoked",
@@ -130,6 +130,7 @@ class AccessRules:
         )
 
     def _refresh_grants(self, device_id: str) -> None:
+        self._rt.ensure_device(device_id)
         now = self._rt.clock.now()
         live = tuple(
             g.grant
@@ -323,7 +324,9 @@ class AccessRules:
         if not rt.store.remove_child(scope.tenant_id, gateway_id, child_id):
             raise NotFoundError(f"no child {child_id}", code="gateway.no_child")
         self._refresh_children(scope.tenant_id, gateway_id)
-        rt.applied(scope.tenant_id, "gateway.child_removed", gateway_id, tighten=True)
+        rt.applied(
+            scope.tenant_id, "gateway.child_removed", gateway_id, tighten=True, subject=gateway_id
+        )
         rt.audit(
             actor,
             "gateway.child_removed",
@@ -338,6 +341,7 @@ class AccessRules:
         return sorted(self._rt.store.children(scope.tenant_id).get(gateway_id, ()))
 
     def _refresh_children(self, tenant_id: str, gateway_id: str) -> None:
+        self._rt.ensure_device(gateway_id)
         children = self._rt.store.children(tenant_id).get(gateway_id, set())
         self._rt.hub.state.set_policy(gateway_id, children=frozenset(children))
 
@@ -346,8 +350,9 @@ class AccessRules:
         rt = self._rt
         device = self._registry.get_device(scope, device_id)
         rt.store.set_limits(device.tenant_id, device.id, limits, rt.clock.now())
+        rt.ensure_device(device.id)
         rt.hub.state.set_policy(device.id, limits=limits)
-        rt.applied(device.tenant_id, "device.limits", device.id, tighten=True)
+        rt.applied(device.tenant_id, "device.limits", device.id, tighten=True, subject=device.id)
         rt.audit(
             actor,
             "device.limits_set",
@@ -355,7 +360,7 @@ class AccessRules:
             tenant_id=device.tenant_id,
             details={
                 "max_payload": limits.max_payload,
-                "publish_rate": limits.publish_rate,
+                "publish_rate": str(limits.publish_rate),
                 "publish_burst": limits.publish_burst,
             },
         )

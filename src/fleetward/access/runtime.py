@@ -26,7 +26,7 @@ log = logging.getLogger("fleetward.access")
 Scalar = str | int | float | bool | None
 
 
-def _no_sessions() -> None:
+def _no_sessions(_subject: str | None = None) -> None:
     """No broker in this process (the CLI): the running hub follows the change feed."""
 
 
@@ -38,7 +38,9 @@ class AccessRuntime:
     hub: HubAccess
     clock: Clock
     audit_hook: AuditHook
-    enforce: Callable[[], None] = _no_sessions
+    enforce: Callable[[str | None], None] = _no_sessions
+    """Apply the state to live sessions: all, or only those of one subject (a device id
+    or a token id), which keeps a revocation's cost independent of the fleet's size."""
     _seen: int = field(default=0)
 
     def audit(
@@ -62,15 +64,26 @@ class AccessRuntime:
         )
 
     def applied(
-        self, tenant_id: str | None, what: str, target: str | None, *, tighten: bool
+        self,
+        tenant_id: str | None,
+        what: str,
+        target: str | None,
+        *,
+        tighten: bool,
+        subject: str | None = None,
     ) -> None:
         """After the database and the live state changed: caches, sessions, change feed."""
         self.hub.changed()
         if tighten:
-            self.enforce()
+            self.enforce(subject)
         seq = self.store.note_change(tenant_id, what, target, self.clock.now())
         if seq == self._seen + 1:
             self._seen = seq  # ours, and nobody else's came in between
+
+    def cut(self, subject: str) -> None:
+        """The live state already took a right away: drop cached answers, apply to sessions."""
+        self.hub.changed()
+        self.enforce(subject)
 
     def follow(self) -> bool:
         """Reload everything if another process changed access data; whether it did."""
@@ -84,8 +97,15 @@ class AccessRuntime:
             return False
         self._seen = last
         self.hub.changed()
-        self.enforce()
+        self.enforce(None)
         return True
+
+    def ensure_device(self, device_id: str) -> None:
+        """Load a device created since the state was built (before changing its policy)."""
+        if self.hub.state.device(device_id) is None:
+            row = self.store.device_row(device_id)
+            if row is not None:
+                self.hub.state.put_row(row)
 
     def mark_seen(self) -> None:
         """Everything in the change feed so far is already in the live state (at start)."""

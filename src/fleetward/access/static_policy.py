@@ -46,6 +46,10 @@ class StaticPolicy:
         self._hasher = hasher
         self.generation = 0
 
+    def has_user(self, name: str) -> bool:
+        """Whether ``name`` is a configured user."""
+        return name in self._users
+
     def authenticate(self, info: ConnectInfo) -> Identity | Awaitable[Identity]:
         """Admit an anonymous client where allowed (at once); else check the password."""
         if info.username is None and info.password is None:

@@ -10,18 +10,29 @@ the device row is what tells the tenant (the same reason the API key lookup is b
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fleetward.access.lists import AccessListEntry
 from fleetward.access.policy import DeviceLimits, Grant
+from fleetward.access.records import (
+    CredentialRow,
+    DeviceRow,
+    GrantRow,
+    ListRow,
+    MakerRow,
+    read_credential,
+    read_device,
+    read_grant,
+    read_limits,
+    read_list_entry,
+    read_maker,
+)
 from fleetward.access.tables import (
     access_changes,
     access_list_entries,
@@ -31,78 +42,10 @@ from fleetward.access.tables import (
     maker_cas,
     revoked_tokens,
 )
-from fleetward.clock import utc
 from fleetward.errors import ConflictError, StorageError
 from fleetward.registry.sql.tables import device_credentials, devices, owners, tenants
 
 __all__ = ["AccessStore", "CredentialRow", "DeviceRow", "GrantRow", "ListRow", "MakerRow"]
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRow:
-    """A device with what decides whether it may connect at all."""
-
-    id: str
-    tenant_id: str
-    owner_id: str
-    kind: str
-    status: str
-    owner_status: str
-    tenant_status: str
-    site: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class GrantRow:
-    """A stored grant: the policy grant, whose door it widens, and when it was revoked."""
-
-    device_id: str
-    grant: Grant
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ListRow:
-    """A stored deny/allow entry."""
-
-    id: str
-    entry: AccessListEntry
-    created_by: str
-    created_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MakerRow:
-    """A registered maker CA (public material only)."""
-
-    id: str
-    tenant_id: str
-    name: str
-    fingerprint: str
-    subject: str
-    pem: str
-    created_at: dt.datetime
-    not_after: dt.datetime
-    revoked_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class CredentialRow:
-    """A device credential as the access layer needs it."""
-
-    id: str
-    tenant_id: str
-    device_id: str
-    kind: str
-    secret_hash: str | None
-    fingerprint: str | None
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-
-
-def _opt(value: dt.datetime | None) -> dt.datetime | None:
-    return utc(value) if value is not None else None
 
 
 class AccessStore:
@@ -148,12 +91,12 @@ class AccessStore:
         with self._tx() as conn:
             r = conn.execute(self._device_query().where(devices.c.id == device_id)).mappings()
             row = r.first()
-        return _device_row(row) if row is not None else None
+        return read_device(row) if row is not None else None
 
     def device_rows(self) -> list[DeviceRow]:
         """Every device (the live state's starting point)."""
         with self._tx() as conn:
-            return [_device_row(r) for r in conn.execute(self._device_query()).mappings()]
+            return [read_device(r) for r in conn.execute(self._device_query()).mappings()]
 
     # -- credentials ----------------------------------------------------------------------
 
@@ -175,7 +118,7 @@ class AccessStore:
         if kind is not None:
             query = query.where(device_credentials.c.kind == kind)
         with self._tx() as conn:
-            return [_credential(r) for r in conn.execute(query).mappings()]
+            return [read_credential(r) for r in conn.execute(query).mappings()]
 
     def fingerprint_used(self, kind: str, fingerprint: str) -> CredentialRow | None:
         """A credential of ``kind`` with ``fingerprint`` (any tenant): reuse detection."""
@@ -184,7 +127,7 @@ class AccessStore:
         )
         with self._tx() as conn:
             row = conn.execute(query).mappings().first()
-        return _credential(row) if row is not None else None
+        return read_credential(row) if row is not None else None
 
     def revoke_credentials(
         self,
@@ -204,7 +147,7 @@ class AccessStore:
             where.append(c.id == credential_id)
         with self._tx() as conn:
             rows = [
-                _credential(r)
+                read_credential(r)
                 for r in conn.execute(select(device_credentials).where(*where)).mappings()
             ]
             if rows:
@@ -275,7 +218,7 @@ class AccessStore:
         if device_id is not None:
             query = query.where(grants.c.device_id == device_id)
         with self._tx() as conn:
-            return [_grant(r) for r in conn.execute(query).mappings()]
+            return [read_grant(r) for r in conn.execute(query).mappings()]
 
     # -- deny and allow lists -------------------------------------------------------------
 
@@ -315,7 +258,7 @@ class AccessStore:
             t = access_list_entries.c
             query = query.where(t.tenant_id.is_(None) if scope is None else t.tenant_id == scope)
         with self._tx() as conn:
-            return [_list_row(r) for r in conn.execute(query).mappings()]
+            return [read_list_entry(r) for r in conn.execute(query).mappings()]
 
     # -- revoked tokens -------------------------------------------------------------------
 
@@ -358,7 +301,7 @@ class AccessStore:
         if tenant_id is not None:
             query = query.where(maker_cas.c.tenant_id == tenant_id)
         with self._tx() as conn:
-            return [_maker(r) for r in conn.execute(query).mappings()]
+            return [read_maker(r) for r in conn.execute(query).mappings()]
 
     def revoke_maker(self, tenant_id: str, maker_id: str, now: dt.datetime) -> bool:
         """Stop trusting one maker CA of this tenant."""
@@ -432,7 +375,8 @@ class AccessStore:
         """Device id -> its limits, for every device that has its own."""
         with self._tx() as conn:
             return {
-                r["device_id"]: _limits(r) for r in conn.execute(select(device_limits)).mappings()
+                r["device_id"]: read_limits(r)
+                for r in conn.execute(select(device_limits)).mappings()
             }
 
     # -- the change feed ------------------------------------------------------------------
@@ -452,79 +396,3 @@ class AccessStore:
         """The newest change's sequence number (0 when none)."""
         with self._tx() as conn:
             return int(conn.execute(select(func.max(access_changes.c.seq))).scalar() or 0)
-
-
-def _device_row(r: RowMapping) -> DeviceRow:
-    return DeviceRow(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        owner_id=r["owner_id"],
-        kind=r["kind"],
-        status=r["status"],
-        owner_status=r["owner_status"],
-        tenant_status=r["tenant_status"],
-        site=r["site"],
-    )
-
-
-def _credential(r: RowMapping) -> CredentialRow:
-    return CredentialRow(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        device_id=r["device_id"],
-        kind=r["kind"],
-        secret_hash=r["secret_hash"],
-        fingerprint=r["fingerprint"],
-        expires_at=_opt(r["expires_at"]),
-        revoked_at=_opt(r["revoked_at"]),
-    )
-
-
-def _grant(r: RowMapping) -> GrantRow:
-    grant = Grant(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        publish=tuple(r["publish"]),
-        subscribe=tuple(r["subscribe"]),
-        expires_at=_opt(r["expires_at"]),
-        issued_by=r["issued_by"],
-    )
-    return GrantRow(r["device_id"], grant, utc(r["created_at"]), _opt(r["revoked_at"]))
-
-
-def _list_row(r: RowMapping) -> ListRow:
-    entry = AccessListEntry(
-        kind=r["kind"],
-        value=r["value"],
-        mode=r["mode"],
-        scope=r["tenant_id"],
-        expires_at=_opt(r["expires_at"]),
-        reason=r["reason"],
-    )
-    return ListRow(r["id"], entry, r["created_by"], utc(r["created_at"]))
-
-
-def _maker(r: RowMapping) -> MakerRow:
-    return MakerRow(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        name=r["name"],
-        fingerprint=r["fingerprint"],
-        subject=r["subject"],
-        pem=r["pem"],
-        created_at=utc(r["created_at"]),
-        not_after=utc(r["not_after"]),
-        revoked_at=_opt(r["revoked_at"]),
-    )
-
-
-def _limits(r: RowMapping) -> DeviceLimits:
-    listeners = r["allowed_listeners"]
-    cidrs = r["allowed_cidrs"]
-    return DeviceLimits(
-        max_payload=r["max_payload"],
-        publish_rate=r["publish_rate"],
-        publish_burst=r["publish_burst"],
-        allowed_listeners=frozenset(listeners) if listeners is not None else None,
-        allowed_cidrs=tuple(ipaddress.ip_network(c) for c in cidrs) if cidrs is not None else None,
-    )

@@ -357,6 +357,7 @@ class Broker:
         self,
         why: Callable[[Identity], str | None],
         may_subscribe: Callable[[Identity, str, str], bool],
+        subject: str | None = None,
     ) -> tuple[int, int]:
         """Apply an access change to every live session, at once; (cut, dropped).
 
@@ -364,10 +365,17 @@ class Broker:
         was queued for it but not yet written is discarded, an MQTT 5 client hears 0x87
         Not authorized, and its session ends (no will, nothing kept for it). Every
         other session loses the subscriptions ``may_subscribe`` no longer allows. When
-        this returns, nothing more is written to a cut session.
+        this returns, nothing more is written to a cut session. ``subject`` (a device or
+        token id) limits the work to the sessions of that identity or token.
         """
+
+        def concerned(identity: Identity) -> bool:
+            return subject is None or identity.name == subject or subject in identity.token_ids
+
         cut = 0
         for session in list(self.sessions.values()):
+            if not concerned(session.identity):
+                continue
             reason = why(session.identity)
             if reason is None:
                 continue
@@ -381,7 +389,8 @@ class Broker:
             self._end_session(session)
         dropped = self.drop_subscriptions(
             lambda session, topic_filter: (
-                not may_subscribe(
+                concerned(session.identity)
+                and not may_subscribe(
                     session.identity,
                     session.client_id,
                     session.subscriptions[topic_filter].topic_filter,

@@ -116,6 +116,7 @@ class Paho:
     ) -> None:
         self.lb = lb
         self.v5 = v5
+        self.port_override: int | None = None
         self.tls = tls or user is not None
         extra: dict[str, Any] = {} if v5 else {"clean_session": clean_session}
         self.client = mqtt.Client(
@@ -170,6 +171,8 @@ class Paho:
     @property
     def port(self) -> int:
         """The listener this client uses."""
+        if self.port_override is not None:
+            return self.port_override
         return self.lb.tls_port if self.tls else self.lb.plain_port
 
     def connect(

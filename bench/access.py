@@ -1,0 +1,219 @@
+"""``python -m bench.access``: revocation-to-disconnect latency and token connect rate.
+
+The hub runs in this process on its own loop thread (its broker and access services, as
+``fleetward serve`` wires them); the load generator runs on the main loop; revocations
+are called from a worker thread, as the REST API's thread pool calls them. With
+``--sessions`` devices connected (token auth on a loopback TCP listener), it revokes
+``--revocations`` of them one at a time and measures from the call to the moment the
+client's socket closes, and from the call to its return. Then it measures CONNECT/CONNACK
+cycles per second over TLS with a token per device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import ssl
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.load import V311, Client
+from fleetward.access.live import load_state
+from fleetward.app import Hub
+from fleetward.config import load_settings
+from fleetward.mqtt import Connect, encode
+from fleetward.registry import Device, DeviceKind, DeviceStatus, Scope
+from fleetward.registry.ids import new_id
+
+
+class TokenClient(Client):
+    """A load client that authenticates with a device token."""
+
+    def __init__(self, device_id: str, token: str) -> None:
+        super().__init__(device_id, keep_alive=3600)
+        self._token = token
+        self.lost: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        packet = Connect(
+            self.client_id,
+            keep_alive=self.keep_alive,
+            username=self.client_id,
+            password=self._token.encode(),
+        )
+        transport.write(encode(packet, V311))  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.lost.done():
+            self.lost.set_result(time.perf_counter())
+
+
+@contextmanager
+def running_hub(work: Path) -> Iterator[tuple[Hub, int, int, Path]]:
+    """A hub with a loopback TCP listener and a TLS listener, on a loop thread."""
+    from bench.brokers import free_port
+
+    tcp, tls = free_port(), free_port()
+    listeners = [
+        {"name": "tcp", "kind": "tcp", "host": "127.0.0.1", "port": tcp},
+        {"name": "tls", "kind": "tls", "host": "127.0.0.1", "port": tls},
+    ]
+    settings = load_settings(
+        None,
+        {
+            "FLEETWARD_DATA_DIR": str(work / "hub"),
+            "FLEETWARD_API__PORT": str(free_port()),
+            "FLEETWARD_MQTT__LISTENERS": json.dumps(listeners),
+            "FLEETWARD_MQTT__PERSISTENCE": "false",
+            "FLEETWARD_MQTT__STATS_INTERVAL": "0",
+        },
+    )
+    hub = Hub(settings)
+    hub.prepare(bootstrap=False)
+    tls_material = hub.tls_material()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="hub", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(hub.start_broker(tls_material), loop).result(30)
+    try:
+        assert tls_material.ca_file is not None
+        yield hub, tcp, tls, tls_material.ca_file
+    finally:
+        asyncio.run_coroutine_threadsafe(hub.stop_broker(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        hub.close()
+
+
+def make_devices(hub: Hub, n: int) -> tuple[str, list[tuple[str, str]]]:
+    """``n`` active devices in one tenant (one transaction) and a token for each."""
+    tenant = hub.registry.create_tenant(f"bench-{new_id()[-6:]}").id
+    owner = hub.registry.create_owner(Scope(tenant), "bench").id
+    now = dt.datetime.now(dt.UTC)
+    ids = [new_id() for _ in range(n)]
+    with hub.store.unit() as u:
+        for i, device_id in enumerate(ids):
+            u.devices.add(
+                Device(
+                    device_id,
+                    tenant,
+                    owner,
+                    f"d{i}",
+                    DeviceKind.DEVICE,
+                    f"site-{i % 20}",
+                    (),
+                    DeviceStatus.ACTIVE,
+                    now,
+                    now,
+                )
+            )
+    access = hub.access()
+    access.hub.state = load_state(access.runtime.store, now)
+    ttl = dt.timedelta(minutes=30)
+    return tenant, [(d, access.devices.device_token(d, tenant, ttl).token) for d in ids]
+
+
+async def connect_all(
+    devices: list[tuple[str, str]], port: int, tls: ssl.SSLContext | None = None
+) -> list[TokenClient]:
+    loop = asyncio.get_running_loop()
+    sem = asyncio.Semaphore(200)
+    clients: list[TokenClient] = []
+
+    async def one(device_id: str, token: str) -> None:
+        async with sem:
+            _, proto = await loop.create_connection(
+                lambda: TokenClient(device_id, token),
+                "127.0.0.1",
+                port,
+                ssl=tls,
+                server_hostname="localhost" if tls else None,
+            )
+            await asyncio.wait_for(proto.connacked, 30)
+            proto.skip_suback()
+            clients.append(proto)
+
+    await asyncio.gather(*(one(d, t) for d, t in devices))
+    return clients
+
+
+async def revocations(
+    hub: Hub, tenant: str, clients: list[TokenClient], k: int
+) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    devices = hub.access().devices
+    to_disconnect, to_return = [], []
+    step = max(1, len(clients) // k)
+    for c in clients[::step][:k]:
+        t0 = time.perf_counter()
+        await loop.run_in_executor(None, devices.revoke_device, Scope(tenant), c.client_id, "bench")
+        returned = time.perf_counter()
+        lost = await asyncio.wait_for(c.lost, 5)
+        to_disconnect.append((lost - t0) * 1000)
+        to_return.append((returned - t0) * 1000)
+    q = statistics.quantiles
+    return {
+        "revoke → disconnect p50 (ms)": statistics.median(to_disconnect),
+        "revoke → disconnect p99 (ms)": q(to_disconnect, n=100)[98],
+        "revoke call p99 (ms)": q(to_return, n=100)[98],
+    }
+
+
+async def tls_connect_rate(devices: list[tuple[str, str]], port: int, ca: Path) -> float:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    t0 = time.perf_counter()
+    clients = await connect_all(devices, port, ctx)
+    rate = len(devices) / (time.perf_counter() - t0)
+    for c in clients:
+        c.close()
+    return rate
+
+
+async def run(sessions: int, k: int, connects: int) -> dict[str, float]:
+    with (
+        tempfile.TemporaryDirectory(prefix="fleetward-bench-") as tmp,
+        running_hub(Path(tmp)) as (
+            hub,
+            tcp,
+            tls,
+            ca,
+        ),
+    ):
+        tenant, devices = make_devices(hub, sessions + connects)
+        t0 = time.perf_counter()
+        clients = await connect_all(devices[:sessions], tcp)
+        results = {
+            f"token connects, TCP ({sessions}) (conn/s)": sessions / (time.perf_counter() - t0)
+        }
+        results.update(await revocations(hub, tenant, clients, k))
+        results[f"token connects, TLS ({connects}) (conn/s)"] = await tls_connect_rate(
+            devices[sessions:], tls, ca
+        )
+        for c in clients:
+            c.close()
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--revocations", type=int, default=200)
+    parser.add_argument("--connects", type=int, default=2_000)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.sessions, args.revocations, args.connects))
+    print(f"\n| {'measure':44s} | {'value':>10s} |\n|{'-' * 46}|{'-' * 12}|")
+    for name, value in results.items():
+        print(f"| {name:44s} | {value:10,.2f} |")
+
+
+if __name__ == "__main__":
+    main()
