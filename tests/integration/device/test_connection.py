@@ -229,3 +229,38 @@ async def _accepted(lb: LiveBroker, device_id: str, token: str) -> bool:
             return True
     except aiomqtt.MqttCodeError:
         return False
+
+
+def test_a_certificate_device_refreshes_its_token_on_its_own_connection(tmp_path: Path) -> None:
+    """mTLS devices ask ``$fleet/token/{id}/req`` on the live connection; no reconnect."""
+    env = {
+        "FLEETWARD_SECURITY__TOKEN_TTL_SECONDS": "2",
+        "FLEETWARD_SECURITY__TOKEN_LEEWAY_SECONDS": "0",
+    }
+    with device_hub(tmp_path / "hub", Ports.fresh(), **env) as lb:
+        device_id, _ = _enrolled(lb, tmp_path)
+        store = creds(tmp_path, device_id)
+        first = store.token()
+        assert first is not None
+
+        async def scenario() -> tuple[int, int]:
+            async with DeviceClient(endpoint(lb), store) as device:
+                async with asyncio.timeout(10):
+                    await device.wait_connected()
+                seen = {first.token}
+                await until(
+                    lambda: (
+                        device.token is not None
+                        and seen.add(device.token.token) is None
+                        and len(seen) >= 3
+                    ),
+                    what="two refreshes",
+                )
+                return device.connects, len(seen)
+
+        connects, tokens = asyncio.run(scenario())
+    stored = store.token()
+    assert stored is not None
+    assert stored.token != first.token
+    assert stored.expires_at > first.expires_at
+    assert (connects, tokens) == (1, 3)
