@@ -15,6 +15,7 @@ import dataclasses
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -60,8 +61,13 @@ def _layout(devices: int, sites: int) -> list[tuple[str, str]]:
     ]
 
 
-def _provision(hub: Hub, layout: list[tuple[str, str]]) -> list[SimDevice]:
-    """A tenant, an owner, pending devices and their one-time codes."""
+def _provision(
+    hub: Hub, layout: list[tuple[str, str]], advance: Callable[[], None]
+) -> list[SimDevice]:
+    """A tenant, an owner, pending devices and their one-time codes.
+
+    Each code is argon2-hashed (slow on purpose), so ``advance`` ticks a progress bar.
+    """
     reg = hub.registry
     tenant = reg.create_tenant(f"sim-{os.urandom(4).hex()}")
     scope = Scope(tenant.id)
@@ -69,7 +75,10 @@ def _provision(hub: Hub, layout: list[tuple[str, str]]) -> list[SimDevice]:
     made = [reg.create_device(scope, owner_id=owner.id, name=n, site=s) for n, s in layout]
     access = hub.access().devices
     access.resync(tenant.id, _ACTOR, "device.created")  # the running hub follows this
-    codes = [access.create_enrollment_code(scope, d.id, _ACTOR).code for d in made]
+    codes = []
+    for d in made:
+        codes.append(access.create_enrollment_code(scope, d.id, _ACTOR).code)
+        advance()
     return [SimDevice(d.id, d.name, d.site or "", c) for d, c in zip(made, codes, strict=True)]
 
 
@@ -121,21 +130,22 @@ def simulate_cmd(
     plan.check()  # refuse bad input before anything is created
     endpoint, auth = _endpoint(settings_of(ctx))
     console = Console()
-    fleet = _provision(hub_of(ctx), layout)
-    plan = dataclasses.replace(plan, devices=tuple(fleet))
     console.print(
-        f"{len(fleet)} devices on {sites} sites → mqtts://{endpoint.host}:{endpoint.port} "
+        f"{devices} devices on {sites} sites → mqtts://{endpoint.host}:{endpoint.port} "
         f"({auth} connections), running {duration:g} s"
     )
     progress = Progress(
-        TextColumn("enrolling"),
+        TextColumn("{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
     )
     with tempfile.TemporaryDirectory(prefix="fleetward-sim-") as creds, progress:
-        task = progress.add_task("enrol", total=len(fleet))
+        codes = progress.add_task("codes", total=devices)
+        fleet = _provision(hub_of(ctx), layout, lambda: progress.advance(codes))
+        plan = dataclasses.replace(plan, devices=tuple(fleet))
+        enrolling = progress.add_task("enrolling", total=devices)
         report = asyncio.run(
             run_fleet(
                 plan,
@@ -143,9 +153,9 @@ def simulate_cmd(
                 Path(creds),
                 auth=auth,
                 rand=random.Random(seed),  # noqa: S311 - simulated behaviour only
-                on_enrolled=lambda _d, _ok: progress.advance(task),
+                on_enrolled=lambda _d, _ok: progress.advance(enrolling),
             )
         )
-    console.print(_summary(report, len(fleet)))
+    console.print(_summary(report, devices))
     if report.enrolled == 0:
         raise typer.Exit(1)
