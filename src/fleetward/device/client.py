@@ -40,7 +40,7 @@ from fleetward.device.tokens import (
     token_request_topic,
     token_response_topic,
 )
-from fleetward.errors import FleetwardError, InvalidInputError
+from fleetward.errors import ConfigError, FleetwardError, InvalidInputError
 
 __all__ = ["CommandHandler", "DeviceClient", "quiet_closed_socket_races"]
 
@@ -72,6 +72,10 @@ class DeviceClient:
         persistent_session: bool = True,
         clock: Clock | None = None,
     ) -> None:
+        if not (store.root / "device.json").is_file():
+            raise ConfigError(
+                f"no enrolled device in {store.root}: enrol first (fleetward.device.enroll)"
+            )
         self.endpoint = endpoint
         self.store = store
         self.device_id = store.device_id()

@@ -66,3 +66,10 @@ def test_unwritable_directory_is_a_config_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError):
         CredentialStore(blocker / "c").save_token(T)
+
+
+def test_a_client_needs_an_enrolled_device(tmp_path: Path) -> None:
+    from fleetward.device import DeviceClient, Endpoint
+
+    with pytest.raises(ConfigError, match="enrol first"):
+        DeviceClient(Endpoint("127.0.0.1", 1, tmp_path / "ca.pem"), CredentialStore(tmp_path))
