@@ -22,6 +22,7 @@ from fleetward.cli.fleet_cmds import fleet_app
 from fleetward.cli.mqtt_cmds import mqtt_app
 from fleetward.cli.output import error_line
 from fleetward.cli.serve import init_cmd, serve_cmd
+from fleetward.cli.simulate_cmds import simulate_cmd
 from fleetward.errors import FleetwardError
 
 __all__ = ["app", "main"]
@@ -55,6 +56,7 @@ app.add_typer(registry_cmds.apikey_app, name="apikey")
 app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(audit_app, name="audit")
 app.add_typer(fleet_app, name="fleet")
+app.command("simulate", help="Run simulated devices through the SDK against the hub.")(simulate_cmd)
 
 
 def main() -> None:
