@@ -35,6 +35,7 @@ log = logging.getLogger("fleetward.hub")
 
 _FOLLOW_INTERVAL = 1.0
 _AUDIT_INTERVAL = 1.0
+_EXPIRY_SWEEP = 2.0
 
 
 class HubServices:
@@ -56,6 +57,7 @@ class HubServices:
         self._apply()  # sessions restored from disk meet today's rules
         self._spawn(self._audit.run(_AUDIT_INTERVAL), "audit-flush")
         self._spawn(self._follow(), "access-follow")
+        self._spawn(self._sweep_expired(), "token-expiry")
 
     async def stop(self) -> None:
         """Cancel the background tasks; enforcement falls back to the change feed."""
@@ -94,6 +96,15 @@ class HubServices:
 
         asyncio.run_coroutine_threadsafe(apply(), self._loop).result(timeout=30)
 
+    async def _sweep_expired(self) -> None:
+        """End sessions whose token has expired (a token bounds its session's life)."""
+        hub = self._access.hub
+        while True:
+            await asyncio.sleep(_EXPIRY_SWEEP)
+            cut, _ = self._broker.enforce(hub.expired, _keep)
+            if cut:
+                log.info("%d sessions ended: their token expired", cut)
+
     async def _follow(self) -> None:
         runtime = self._access.runtime
         while True:
@@ -128,6 +139,11 @@ class HubServices:
             self._broker.publish(topic, answer, qos=1)
 
         self._spawn(run(), f"answer {topic}")
+
+
+def _keep(_identity: Identity, _client_id: str, _topic_filter: str) -> bool:
+    """Token expiry takes no subscription away from a session that stays."""
+    return True
 
 
 def _nothing(_subject: str | None = None) -> None:

@@ -1,24 +1,21 @@
 """The broker's real :class:`Authenticator` and :class:`Authorizer`: devices, tokens, lists.
 
-Who a CONNECT speaks for, in this order (the first credential present decides):
+Who a CONNECT speaks for, in this order (ADR 0007):
 
 1. **A client certificate** (mTLS listeners). A live hub-issued certificate is the
    device it names (its fingerprint must be on record and unrevoked, and the hub CA's
    signature is checked again here, ADR 0004). A certificate that chains to one of the
-   tenant's registered maker CAs is a *bootstrap* certificate: with the device id as user
-   name, a pending device may enrol, once; a bootstrap certificate is never accepted
-   twice, by any device.
+   tenant's registered maker CAs lets a pending device (the user name) enrol, once ever.
 2. **A token** as the password (user name = the token's subject): a device token makes
    the device; an app or grant token makes an identity whose rights are the token's ACL.
 3. **A one-time enrollment code** as the password of a pending device (argon2, off the
    loop): the connection is confined to ``$fleet/enroll/{device_id}/…``.
 4. Otherwise the configured users and anonymous listeners (:class:`StaticPolicy`).
 
-Around that: a hub-wide connect token bucket (0x9F), the deny and allow lists before
-and after identification (0x8A), flapping bans per client id and per device (0x8A), and
-each device's listener and network restrictions (0x87). Every refusal raises a
-:class:`FleetwardError` with a precise ``code``; the broker turns it into an
-``AuthRefused`` hub event, which the audit log records.
+Around that: a connect token bucket (0x9F), deny/allow lists before and after
+identification and flapping bans (0x8A), each device's listener and network limits
+(0x87). Every refusal has a precise ``code``; the broker's ``AuthRefused`` event for it
+lands in the audit log.
 """
 
 from __future__ import annotations
@@ -311,19 +308,21 @@ class HubAccess(Authorization):
                 "the user name is not the token's subject", code="token.subject"
             )
         ids = (claims.jti, *claims.chain)
+        expires_at = (claims.exp + self._issuer.leeway).timestamp()
         if claims.kind == DEVICE:
             device = self.state.device(claims.sub)
             if device is None or device.row.tenant_id != claims.tenant:
                 raise AuthenticationError("bad user name or password", code="token.subject")
             if not device.usable:
                 raise ForbiddenError("this device may not connect", code="device.not_active")
-            return self._device_identity(claims.sub, claims.tenant, "token", None, ids)
+            return self._device_identity(claims.sub, claims.tenant, "token", None, ids, expires_at)
         return Identity(
             claims.sub,
             claims.tenant,
             kind=claims.kind,
             credential="token",
             token_ids=ids,
+            expires_at=expires_at,
             publish=claims.acl.publish,
             subscribe=claims.acl.subscribe,
         )
@@ -375,6 +374,7 @@ class HubAccess(Authorization):
         credential: str,
         fingerprint: str | None,
         token_ids: tuple[str, ...] = (),
+        expires_at: float | None = None,
     ) -> Identity:
         devices = self.state.devices
         mono = self._mono
@@ -396,5 +396,6 @@ class HubAccess(Authorization):
             credential=credential,
             token_ids=token_ids,
             cert_fingerprint=fingerprint,
+            expires_at=expires_at,
             meter=meter,
         )

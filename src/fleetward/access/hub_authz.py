@@ -96,6 +96,8 @@ class Authorization:
         """Why a live session of ``identity`` must end now, or None if it may go on."""
         if identity.token_ids and any(t in self.state.revoked_tokens for t in identity.token_ids):
             return "token.revoked"
+        if self.expired(identity):
+            return "token.expired"
         kind = identity.kind
         why: str | None = None
         if kind in (DEVICE, ENROLLING):
@@ -115,6 +117,13 @@ class Authorization:
             now=self._clock.now(),
         )
         return None if decision.allowed else "access.listed"
+
+    def expired(self, identity: Identity) -> str | None:
+        """``token.expired`` once the token a session was opened with has expired."""
+        ends = identity.expires_at
+        if ends is not None and self._clock.now().timestamp() >= ends:
+            return "token.expired"
+        return None
 
     def _device_gone(self, identity: Identity) -> str | None:
         device = self.state.device(identity.name)

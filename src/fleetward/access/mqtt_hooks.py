@@ -60,6 +60,9 @@ class Identity:
     """Token identities: the ACL's publish patterns."""
     subscribe: tuple[str, ...] = ()
     """Token identities: the ACL's subscribe patterns."""
+    expires_at: float | None = None
+    """Token identities: when the token expires (POSIX seconds, leeway included); the
+    hub ends the session then, so a token's lifetime bounds the session's too."""
     meter: Callable[[int], int] | None = field(default=None, compare=False, repr=False)
     """Per-message admission for rate and size limits: returns 0 to admit, else the MQTT
     reason code to refuse with (0x97 for a payload or rate limit)."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from fleetward.access.policy import DeviceLimits
 from fleetward.registry import EntityStatus, Scope
 
+from ...support.broker import live_broker
 from ..broker._clients import wait_until
-from ._fleet import Fleet
+from ._fleet import MTLS, Fleet
 
 NOT_AUTHORIZED = 0x87
 BAD_CREDENTIALS = 0x86
@@ -210,3 +212,25 @@ def test_a_change_made_by_another_process_reaches_live_sessions(fleet: Fleet) ->
     finally:
         c.close()
     wait_until(lambda: creds.device_id not in fleet.access.hub.state.certificates.values())
+
+
+def test_a_session_ends_when_its_token_expires(tmp_path: Path) -> None:
+    """A token bounds the life of the session it opened, not just of the CONNECT."""
+    with live_broker(
+        tmp_path / "hub",
+        extra_listeners=MTLS,
+        FLEETWARD_SECURITY__TOKEN_TTL_SECONDS="1",
+        FLEETWARD_SECURITY__TOKEN_LEEWAY_SECONDS="0",
+    ) as lb:
+        fleet = Fleet(lb, tmp_path)
+        tenant = fleet.tenant()
+        device = fleet.device(tenant, fleet.owner(tenant))
+        app = fleet.access.rules.mint_app_token(
+            Scope(tenant), "short-lived", "test", subscribe=(f"devices/{device}/telemetry/#",)
+        )
+        c = fleet.client(client_id="brief", username="short-lived", password=app.token)
+        try:
+            assert c.connect().reason == 0
+            assert c.wait_disconnect(timeout=8) == NOT_AUTHORIZED
+        finally:
+            c.close()
