@@ -64,8 +64,7 @@ _MAX_CODE = 256
 
 
 def _peer_ip(peer: str) -> str:
-    host = peer.rsplit(":", 1)[0] if ":" in peer else peer
-    return host.strip("[]")
+    return (peer.rsplit(":", 1)[0] if ":" in peer else peer).strip("[]")
 
 
 def _looks_like_token(secret: str) -> bool:
