@@ -129,7 +129,17 @@ class AccessRules:
             details={"grant_id": grant_id},
         )
 
+    def _ensure_live(self, device_id: str) -> None:
+        """Put a device registered after the live state was loaded into it, so a policy
+        change made now is not dropped by :meth:`AccessState.set_policy`."""
+        state = self._rt.hub.state
+        if state.device(device_id) is None:
+            row = self._rt.store.device_row(device_id)
+            if row is not None:
+                state.put_row(row)
+
     def _refresh_grants(self, device_id: str) -> None:
+        self._ensure_live(device_id)
         now = self._rt.clock.now()
         live = tuple(
             g.grant
@@ -338,6 +348,7 @@ class AccessRules:
         return sorted(self._rt.store.children(scope.tenant_id).get(gateway_id, ()))
 
     def _refresh_children(self, tenant_id: str, gateway_id: str) -> None:
+        self._ensure_live(gateway_id)
         children = self._rt.store.children(tenant_id).get(gateway_id, set())
         self._rt.hub.state.set_policy(gateway_id, children=frozenset(children))
 
@@ -346,6 +357,7 @@ class AccessRules:
         rt = self._rt
         device = self._registry.get_device(scope, device_id)
         rt.store.set_limits(device.tenant_id, device.id, limits, rt.clock.now())
+        self._ensure_live(device.id)
         rt.hub.state.set_policy(device.id, limits=limits)
         rt.applied(device.tenant_id, "device.limits", device.id, tighten=True)
         rt.audit(
@@ -355,7 +367,7 @@ class AccessRules:
             tenant_id=device.tenant_id,
             details={
                 "max_payload": limits.max_payload,
-                "publish_rate": limits.publish_rate,
+                "publish_rate": repr(limits.publish_rate),  # the audit chain refuses floats
                 "publish_burst": limits.publish_burst,
             },
         )
