@@ -239,9 +239,18 @@ def test_app_tokens_attenuation_revocation_and_jwks(hub: LiveHub, world: World) 
         assert jwt_header(app["token"])["kid"] in {k["kid"] for k in jwks["keys"]}
         assert all(k["alg"] == "EdDSA" and "d" not in k for k in jwks["keys"])
 
+    # Only a token minted for the caller can be revoked by an owner key.
     with hub.client(world.carol.token) as carol:
         assert_problem(carol.post(f"/v1/tenants/{t}/tokens/{app['jti']}/revoke"), 404)
+        theirs = f"/v1/tenants/{world.carol.tenant_id}/tokens/{app['jti']}/revoke"
+        assert_problem(carol.post(theirs), 404, "token.not_found")
+    with hub.client(world.bob.token) as bob:
+        mine = f"/v1/tenants/{t}/tokens/{app['jti']}/revoke"
+        assert_problem(bob.post(mine), 404, "token.not_found")
+    assert app["jti"] not in hub.hub.access().hub.state.revoked_tokens
     with hub.client(a.token) as alice:
+        # an attenuated child counts as alice's too
+        ok(alice.post(f"/v1/tenants/{t}/tokens/{child['jti']}/revoke"))
         first = ok(alice.post(f"/v1/tenants/{t}/tokens/{app['jti']}/revoke"))
         assert first == {"jti": app["jti"], "revoked": True, "already": False}
         again = ok(alice.post(f"/v1/tenants/{t}/tokens/{app['jti']}/revoke"))
@@ -255,7 +264,7 @@ def test_app_tokens_attenuation_revocation_and_jwks(hub: LiveHub, world: World) 
     entries = audit(hub, t)
     assert {"token.minted", "token.revoked"} <= acts_by(entries, a.token)
     revoked = [e for e in entries if e["action"] == "token.revoked"]
-    assert [e["target"] for e in revoked] == [app["jti"], app["jti"]]
+    assert [e["target"] for e in revoked] == [child["jti"], app["jti"], app["jti"]]
     assert any(
         e["action"] == "token.attenuated" and e["details"].get("parent") == app["jti"]
         for e in entries

@@ -15,7 +15,14 @@ from fleetward.api.context import ApiContext
 from fleetward.errors import ForbiddenError, InvalidInputError, NotFoundError
 from fleetward.registry import Scope
 
-__all__ = ["actor", "operator_only", "patterns_in_scope", "tenant_scope", "ttl"]
+__all__ = [
+    "actor",
+    "operator_only",
+    "owner_footprint",
+    "patterns_in_scope",
+    "tenant_scope",
+    "ttl",
+]
 
 
 def actor(caller: Principal) -> str:
@@ -55,3 +62,28 @@ def patterns_in_scope() -> Iterator[None]:
         raise InvalidInputError(
             "each pattern must name one of your own devices", code="access.pattern_scope"
         ) from e
+
+
+_PAGE = 1000
+
+
+def owner_footprint(ctx: ApiContext, scope: Scope) -> tuple[set[str], set[str]]:
+    """(targets, actors) that concern the owner of ``scope``: its devices and API keys."""
+    devices: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = ctx.registry.list_devices(scope, limit=_PAGE, cursor=cursor)
+        devices.update(d.id for d in page.items)
+        if (cursor := page.next_cursor) is None:
+            break
+    keys: set[str] = set()
+    cursor = None
+    with ctx.store.unit() as u:
+        while True:
+            kpage = u.api_keys.list(
+                tenant_id=scope.tenant_id, owner_id=scope.owner_id, limit=_PAGE, cursor=cursor
+            )
+            keys.update(f"apikey:{k.id}" for k in kpage.items)
+            if (cursor := kpage.next_cursor) is None:
+                break
+    return devices | {scope.owner_id or ""}, keys | {f"device:{d}" for d in devices}

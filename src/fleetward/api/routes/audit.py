@@ -18,8 +18,8 @@ from fleetward.access import Permission, Principal
 from fleetward.api.context import ApiContext
 from fleetward.api.deps import Caller, Ctx
 from fleetward.api.openapi import errors
+from fleetward.api.routes._access import owner_footprint
 from fleetward.audit import AuditEntry, SqlAuditStore
-from fleetward.registry import Scope
 
 router = APIRouter(prefix="/v1", tags=["audit"], responses=errors(401, 403, 404, 422, 503))
 
@@ -54,29 +54,6 @@ class AuditEntryOut(BaseModel):
 
 
 _OWNER_SCAN = 10_000  # entries of the tenant an owner's view is cut from
-_PAGE = 1000
-
-
-def _owner_filter(ctx: ApiContext, scope: Scope) -> tuple[set[str], set[str]]:
-    """(targets, actors) that concern the owner of ``scope``."""
-    devices: set[str] = set()
-    cursor: str | None = None
-    while True:
-        page = ctx.registry.list_devices(scope, limit=_PAGE, cursor=cursor)
-        devices.update(d.id for d in page.items)
-        if (cursor := page.next_cursor) is None:
-            break
-    keys: set[str] = set()
-    cursor = None
-    with ctx.store.unit() as u:
-        while True:
-            kpage = u.api_keys.list(
-                tenant_id=scope.tenant_id, owner_id=scope.owner_id, limit=_PAGE, cursor=cursor
-            )
-            keys.update(f"apikey:{k.id}" for k in kpage.items)
-            if (cursor := kpage.next_cursor) is None:
-                break
-    return devices | {scope.owner_id or ""}, keys | {f"device:{d}" for d in devices}
 
 
 def _visible(
@@ -86,7 +63,7 @@ def _visible(
     if caller.is_operator:
         return store.tail(limit, tenant_id=tenant_id)
     scope = caller.scope_for(tenant_id or caller.tenant_id or "")
-    targets, actors = _owner_filter(ctx, scope)
+    targets, actors = owner_footprint(ctx, scope)
     entries = store.tail(_OWNER_SCAN, tenant_id=scope.tenant_id)
     mine = [e for e in entries if e.target in targets or e.actor in actors]
     return mine[-limit:]
