@@ -93,5 +93,8 @@ def test_no_5xx_and_no_schema_violation_as_owner(hub: LiveHub, tmp_path: Path) -
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     missing = result.stdout.partition("Missing test data")[2].partition("💡")[0]
-    assert "/devices/{device_id}" not in missing, result.stdout[-3000:]
-    assert "/owners/{owner_id}" not in missing, result.stdout[-3000:]
+    # Sub-resources (a grant, a child, a credential) are legitimately unknown to the
+    # fuzzer; the pinned device and owner themselves must be reached.
+    unreached = [line.strip() for line in missing.splitlines() if line.strip().startswith("- ")]
+    pinned = ("/devices/{device_id}", "/owners/{owner_id}")
+    assert not [op for op in unreached if op.endswith(pinned)], result.stdout[-3000:]

@@ -29,6 +29,9 @@ class Permission(StrEnum):
     DEVICES_WRITE = "devices:write"
     APIKEYS_READ = "apikeys:read"
     APIKEYS_WRITE = "apikeys:write"
+    ACCESS_READ = "access:read"
+    ACCESS_WRITE = "access:write"
+    AUDIT_READ = "audit:read"
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
@@ -40,6 +43,9 @@ OWNER_PERMISSIONS: frozenset[str] = frozenset(
         Permission.DEVICES_WRITE,
         Permission.APIKEYS_READ,
         Permission.APIKEYS_WRITE,
+        Permission.ACCESS_READ,
+        Permission.ACCESS_WRITE,
+        Permission.AUDIT_READ,
     }
 )
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from fleetward.cli import registry_cmds
+from fleetward.cli import access_cmds, registry_cmds
 from fleetward.cli.audit_cmds import audit_app
 from fleetward.cli.context import CliState
 from fleetward.cli.fleet_cmds import fleet_app
@@ -57,6 +57,12 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(audit_app, name="audit")
 app.add_typer(fleet_app, name="fleet")
 app.command("simulate", help="Run simulated devices through the SDK against the hub.")(simulate_cmd)
+app.add_typer(access_cmds.grant_app, name="grant")
+app.add_typer(access_cmds.token_app, name="token")
+app.add_typer(access_cmds.deny_app, name="deny")
+app.add_typer(access_cmds.allow_app, name="allow")
+app.add_typer(access_cmds.maker_app, name="maker")
+app.add_typer(access_cmds.gateway_app, name="gateway")
 
 
 def main() -> None:

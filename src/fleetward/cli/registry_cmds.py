@@ -77,6 +77,7 @@ def tenant_show(ctx: typer.Context, tenant_id: str, as_json: Json = False) -> No
 def tenant_suspend(ctx: typer.Context, tenant_id: str, as_json: Json = False) -> None:
     """Suspend a tenant: every key of its owners stops working."""
     t = hub_of(ctx).registry.update_tenant(tenant_id, status=EntityStatus.SUSPENDED)
+    _resync(ctx, tenant_id, "tenant.updated")
     emit([t], _TENANT_COLS, as_json=as_json)
 
 
@@ -84,6 +85,7 @@ def tenant_suspend(ctx: typer.Context, tenant_id: str, as_json: Json = False) ->
 def tenant_resume(ctx: typer.Context, tenant_id: str, as_json: Json = False) -> None:
     """Resume a suspended tenant."""
     t = hub_of(ctx).registry.update_tenant(tenant_id, status=EntityStatus.ACTIVE)
+    _resync(ctx, tenant_id, "tenant.updated")
     emit([t], _TENANT_COLS, as_json=as_json)
 
 
@@ -94,6 +96,7 @@ def tenant_delete(ctx: typer.Context, tenant_id: str, yes: Yes = False) -> None:
     reg.get_tenant(tenant_id)
     _confirm(f"tenant {tenant_id}", yes)
     reg.delete_tenant(tenant_id)
+    _resync(ctx, tenant_id, "tenant.deleted")
     typer.echo(f"deleted tenant {tenant_id}")
 
 
@@ -133,6 +136,7 @@ def owner_show(ctx: typer.Context, owner_id: str, tenant: Tenant, as_json: Json 
 def owner_suspend(ctx: typer.Context, owner_id: str, tenant: Tenant, as_json: Json = False) -> None:
     """Suspend an owner: their keys stop working."""
     o = hub_of(ctx).registry.update_owner(Scope(tenant), owner_id, status=EntityStatus.SUSPENDED)
+    _resync(ctx, tenant, "owner.updated")
     emit([o], _OWNER_COLS, as_json=as_json)
 
 
@@ -140,6 +144,7 @@ def owner_suspend(ctx: typer.Context, owner_id: str, tenant: Tenant, as_json: Js
 def owner_resume(ctx: typer.Context, owner_id: str, tenant: Tenant, as_json: Json = False) -> None:
     """Resume a suspended owner."""
     o = hub_of(ctx).registry.update_owner(Scope(tenant), owner_id, status=EntityStatus.ACTIVE)
+    _resync(ctx, tenant, "owner.updated")
     emit([o], _OWNER_COLS, as_json=as_json)
 
 
@@ -150,6 +155,7 @@ def owner_delete(ctx: typer.Context, owner_id: str, tenant: Tenant, yes: Yes = F
     reg.get_owner(Scope(tenant), owner_id)
     _confirm(f"owner {owner_id}", yes)
     reg.delete_owner(Scope(tenant), owner_id)
+    _resync(ctx, tenant, "owner.deleted")
     typer.echo(f"deleted owner {owner_id}")
 
 
@@ -213,6 +219,7 @@ def device_suspend(
 ) -> None:
     """Suspend a device."""
     d = hub_of(ctx).registry.update_device(Scope(tenant), device_id, status=DeviceStatus.SUSPENDED)
+    _resync(ctx, tenant, "device.updated")
     emit([d], _DEVICE_COLS, as_json=as_json)
 
 
@@ -222,6 +229,7 @@ def device_resume(
 ) -> None:
     """Resume a suspended device."""
     d = hub_of(ctx).registry.update_device(Scope(tenant), device_id, status=DeviceStatus.ACTIVE)
+    _resync(ctx, tenant, "device.updated")
     emit([d], _DEVICE_COLS, as_json=as_json)
 
 
@@ -232,6 +240,7 @@ def device_delete(ctx: typer.Context, device_id: str, tenant: Tenant, yes: Yes =
     reg.get_device(Scope(tenant), device_id)
     _confirm(f"device {device_id}", yes)
     reg.delete_device(Scope(tenant), device_id)
+    _resync(ctx, tenant, "device.deleted")
     typer.echo(f"deleted device {device_id}")
 
 
@@ -287,6 +296,11 @@ def apikey_revoke(ctx: typer.Context, key_id: str) -> None:
     """Revoke a key at once."""
     hub_of(ctx).api_keys.revoke(Principal.local_operator(), key_id)
     typer.echo(f"revoked API key {key_id}")
+
+
+def _resync(ctx: typer.Context, tenant_id: str, what: str) -> None:
+    """Note a status change or deletion so a running hub applies it to live sessions."""
+    hub_of(ctx).access().devices.resync(tenant_id, "console", what)
 
 
 def _name(value: str) -> str:

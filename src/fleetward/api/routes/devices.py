@@ -79,6 +79,7 @@ def update_device(
     device = ctx.registry.update_device(
         scope, device_id, name=body.name, site=body.site, tags=body.tags, status=body.status
     )
+    ctx.access.devices.resync(tenant_id, f"apikey:{caller.key_id}", "device.updated")
     return DeviceOut.of(device)
 
 
@@ -88,4 +89,5 @@ def delete_device(tenant_id: str, device_id: str, ctx: Ctx, caller: Caller) -> R
     scope = caller.scope_for(tenant_id)
     caller.require(Permission.DEVICES_WRITE)
     ctx.registry.delete_device(scope, device_id)
+    ctx.access.devices.resync(tenant_id, f"apikey:{caller.key_id}", "device.deleted")
     return Response(status_code=204)

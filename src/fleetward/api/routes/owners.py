@@ -51,6 +51,7 @@ def update_owner(
     owner = ctx.registry.update_owner(
         scope, owner_id, name=body.name, email=body.email, status=body.status
     )
+    ctx.access.devices.resync(tenant_id, f"apikey:{caller.key_id}", "owner.updated")
     return OwnerOut.of(owner)
 
 
@@ -60,4 +61,5 @@ def delete_owner(tenant_id: str, owner_id: str, ctx: Ctx, caller: Caller) -> Res
     scope = caller.scope_for(tenant_id)
     caller.require(Permission.OWNERS_WRITE)
     ctx.registry.delete_owner(scope, owner_id)
+    ctx.access.devices.resync(tenant_id, f"apikey:{caller.key_id}", "owner.deleted")
     return Response(status_code=204)

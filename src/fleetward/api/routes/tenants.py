@@ -57,7 +57,9 @@ def update_tenant(tenant_id: str, body: TenantPatch, ctx: Ctx, caller: Caller) -
     caller.scope_for(tenant_id)
     _operator_only(caller)
     caller.require(Permission.TENANTS_WRITE)
-    return TenantOut.of(ctx.registry.update_tenant(tenant_id, name=body.name, status=body.status))
+    tenant = ctx.registry.update_tenant(tenant_id, name=body.name, status=body.status)
+    ctx.access.devices.resync(tenant_id, f"apikey:{caller.key_id}", "tenant.updated")
+    return TenantOut.of(tenant)
 
 
 @router.delete("/{tenant_id}", status_code=204, response_class=Response, responses=errors(404))
@@ -67,4 +69,5 @@ def delete_tenant(tenant_id: str, ctx: Ctx, caller: Caller) -> Response:
     _operator_only(caller)
     caller.require(Permission.TENANTS_WRITE)
     ctx.registry.delete_tenant(tenant_id)
+    ctx.access.devices.resync(tenant_id, f"apikey:{caller.key_id}", "tenant.deleted")
     return Response(status_code=204)
