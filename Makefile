@@ -48,6 +48,7 @@ test: lint typecheck importlint pytest
 bench: $(DEVSTAMP)
 	$(PY) -m bench
 	$(PY) -m bench.access
+	$(PY) -m bench.presence
 	$(PY) -m bench.e2e
 
 # Re-pin every dependency to what resolves today (run by a developer, then commit constraints.txt).

@@ -58,7 +58,7 @@ class TokenClient(Client):
 
 
 @contextmanager
-def running_hub(work: Path) -> Iterator[tuple[Hub, int, int, Path]]:
+def running_hub(work: Path, **env: str) -> Iterator[tuple[Hub, int, int, Path]]:
     """A hub with a loopback TCP listener and a TLS listener, on a loop thread."""
     from bench.brokers import free_port
 
@@ -75,6 +75,7 @@ def running_hub(work: Path) -> Iterator[tuple[Hub, int, int, Path]]:
             "FLEETWARD_MQTT__LISTENERS": json.dumps(listeners),
             "FLEETWARD_MQTT__PERSISTENCE": "false",
             "FLEETWARD_MQTT__STATS_INTERVAL": "0",
+            **env,
         },
     )
     hub = Hub(settings)

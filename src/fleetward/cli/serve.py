@@ -56,6 +56,8 @@ def _banner(settings: Settings, prepared: Prepared) -> str:
         "  fleetward tenant add acme",
         "  fleetward owner add --tenant <tenant-id> alice",
         "  fleetward device add --tenant <tenant-id> --owner <owner-id> --site lab thermostat-1",
+        "  fleetward device enroll <device-id> --tenant <tenant-id>   # one-time code, shown once",
+        "or watch a simulated fleet: fleetward simulate --devices 20 --sites 3",
         "or over REST:",
         f'  {curl} -H "Authorization: Bearer $FLEETWARD_TOKEN" \\',
         f"       -d '{{\"name\": \"acme\"}}' -H 'Content-Type: application/json' {base}/v1/tenants",
