@@ -55,9 +55,13 @@ class AccessRules:
         self._issuer = issuer
         self._trust_maker = trust_maker
 
-    def _confined(self, scope: Scope, patterns: Iterable[str]) -> None:
-        """Refuse any pattern not confined to one device the caller can see."""
-        for pattern in patterns:
+    def _confined(self, scope: Scope, publish: Iterable[str], subscribe: Iterable[str]) -> None:
+        """Refuse any pattern not confined to one device the caller can see, and any
+        publish pattern on a ``$`` topic (the hub alone writes those)."""
+        publish = tuple(publish)
+        if any(p.startswith("$") for p in publish):
+            raise InvalidInputError("$-topics are written by the hub only", code="access.bad_grant")
+        for pattern in (*publish, *subscribe):
             device_id = _pattern_device(pattern)
             if device_id is None:
                 raise InvalidInputError(
@@ -84,9 +88,7 @@ class AccessRules:
         device = self._registry.get_device(scope, device_id)
         if not publish and not subscribe:
             raise InvalidInputError("a grant needs at least one pattern", code="access.bad_grant")
-        self._confined(scope, (*publish, *subscribe))
-        if any(p.startswith("$") for p in publish):
-            raise InvalidInputError("$-topics are written by the hub only", code="access.bad_grant")
+        self._confined(scope, publish, subscribe)
         grant = Grant(new_id(), device.tenant_id, publish, subscribe, expires_at, actor)
         rt.store.add_grant(device.id, grant, rt.clock.now())
         self._refresh_grants(device.id)
@@ -152,9 +154,7 @@ class AccessRules:
         ttl: dt.timedelta | None = None,
     ) -> IssuedToken:
         """A token for an app (a dashboard, a phone) over the caller's own devices."""
-        self._confined(scope, (*publish, *subscribe))
-        if any(p.startswith("$") for p in publish):
-            raise InvalidInputError("$-topics are written by the hub only", code="access.bad_grant")
+        self._confined(scope, publish, subscribe)
         issued = self._issuer.issue(
             sub=sub,
             tenant=scope.tenant_id,
