@@ -59,8 +59,6 @@ class AccessRules:
         """Refuse any pattern not confined to one device the caller can see, and any
         publish pattern on a ``$`` topic (the hub alone writes those)."""
         publish = tuple(publish)
-        if any(p.startswith("$") for p in publish):
-            raise InvalidInputError("$-topics are written by the hub only", code="access.bad_grant")
         for pattern in (*publish, *subscribe):
             device_id = _pattern_device(pattern)
             if device_id is None:
@@ -70,6 +68,8 @@ class AccessRules:
                     code="access.pattern_scope",
                 )
             self._registry.get_device(scope, device_id)  # NotFound outside the scope
+        if any(p.startswith("$") for p in publish):
+            raise InvalidInputError("$-topics are written by the hub only", code="access.bad_grant")
 
     # -- grants -----------------------------------------------------------------------------
 
