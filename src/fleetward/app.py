@@ -36,6 +36,7 @@ from fleetward.crypto import (
     load_hub_ca,
     server_context,
 )
+from fleetward.data_services import DataServices
 from fleetward.errors import ConfigError, FleetwardError
 from fleetward.events import EventBus
 from fleetward.hub_services import HubServices
@@ -85,11 +86,15 @@ class Hub:
         self._services: HubServices | None = None
         self._mtls_contexts: list[ssl.SSLContext] = []
         self.presence: PresenceMonitor | None = None
+        self.data = DataServices(settings, self.store, self.registry, self.clock)
         if settings.presence.enabled:
             self.presence = build_monitor(settings.presence, self.store, self.registry, self.clock)
 
-    def prepare(self, *, bootstrap: bool = True) -> Prepared:
-        """Create the data directory, migrate, make TLS material, mint the first operator key."""
+    def prepare(self, *, bootstrap: bool = True, mint_kek: bool = True) -> Prepared:
+        """Create the data directory, migrate, make TLS material, mint the first operator key.
+
+        ``mint_kek=False`` (the CLI): the vault opens on first use and never creates a KEK.
+        """
         data_dir = self.settings.data_dir
         os.umask(0o077)  # the database, keys and WAL files are for the hub's user alone
         try:
@@ -98,6 +103,9 @@ class Hub:
         except OSError as e:
             raise ConfigError(f"data_dir: cannot create {data_dir}: {e.strerror}") from e
         self.store.migrate()
+        self.data.mint_kek = mint_kek
+        if mint_kek:
+            self.data.vault()  # refuses a key file inside data_dir, or the wrong KEK
         tls = self.tls_material() if self.settings.api.tls else None
         token = self.api_keys.bootstrap_operator() if bootstrap else None
         return Prepared(tls=tls, operator_token=token)
@@ -184,6 +192,8 @@ class Hub:
             max_page_size=self.settings.api.max_page_size,
             max_body_bytes=self.settings.api.max_body_bytes,
             presence=self.presence,
+            history=self.data.history(),
+            owner_data=self.data.owner_data(self.access()),
         )
         return create_app(ctx)
 
@@ -236,6 +246,7 @@ class Hub:
         self._services.start()
         if self.presence is not None:  # before the listeners: no CONNECT goes unseen
             await self.presence.start(self.events, broker)
+        self.data.start(broker)
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
@@ -306,6 +317,7 @@ class Hub:
         for server in self._mqtt_servers:
             await server.wait_closed()
         self._mqtt_servers.clear()
+        await self.data.stop(self.broker)
         if self.broker is not None:
             self.broker.journal.close()
 
@@ -327,6 +339,7 @@ class Hub:
             except FleetwardError:
                 log.exception("the audit log could not store its last entries")
             self._audit = None
+        self.data.close()
         self.store.close()
 
 

@@ -9,7 +9,7 @@ from fleetward.api.context import ApiContext
 from fleetward.api.middleware import BodyLimit, HttpMetrics, RequestMetrics
 from fleetward.api.openapi import install_openapi
 from fleetward.api.problems import install_problem_handlers
-from fleetward.api.routes import apikeys, devices, health, owners, presence, tenants
+from fleetward.api.routes import apikeys, devices, health, owners, presence, telemetry, tenants
 from fleetward.presence.metrics import PresenceCollector
 
 __all__ = ["create_app"]
@@ -37,6 +37,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for router in (health.router, tenants.router, owners.router, devices.router, apikeys.router):
         app.include_router(router)
     app.include_router(presence.router)
+    app.include_router(telemetry.router)
     install_openapi(app)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from fleetward.cli import registry_cmds
+from fleetward.cli import data_cmds, registry_cmds
 from fleetward.cli.audit_cmds import audit_app
 from fleetward.cli.context import CliState
 from fleetward.cli.fleet_cmds import fleet_app
@@ -25,6 +25,8 @@ from fleetward.cli.serve import init_cmd, serve_cmd
 from fleetward.errors import FleetwardError
 
 __all__ = ["app", "main"]
+
+_ = data_cmds  # registers ``owner export`` and ``owner erase``
 
 app = typer.Typer(
     name="fleetward",
