@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleetward.crypto import AeadError
+from fleetward.errors import NotFoundError
 from fleetward.history import record_aad
 from fleetward.history.sql import from_micros
 from fleetward.presence import SqlAlertStore
@@ -123,8 +124,6 @@ def test_export_holds_every_record_about_the_owner_and_nothing_else(
 
 
 def test_an_owner_key_exports_only_itself(lb: LiveBroker, fleet: Fleet) -> None:
-    from fleetward.errors import NotFoundError
-
     data = lb.hub.data.owner_data(lb.hub.access())
     with pytest.raises(NotFoundError):
         data.export(Scope(fleet.tenant_id, fleet.bob), fleet.alice)
