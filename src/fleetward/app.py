@@ -166,6 +166,7 @@ class Hub:
                 ),
                 trust_maker=self._trust_maker,
             )
+            self.data.bind(self._access)
         return self._access
 
     def _hub_ca(self) -> HubCa | None:
@@ -194,6 +195,7 @@ class Hub:
             presence=self.presence,
             history=self.data.history(),
             owner_data=self.data.owner_data(self.access()),
+            keydir=self.data.keydir(),
         )
         return create_app(ctx)
 
@@ -242,7 +244,8 @@ class Hub:
         restored = broker.restore()
         if restored:
             log.info("restored %d persistent MQTT sessions", restored)
-        self._services = HubServices(broker, access, self.audit_log())
+        keys = (self.data.keydir(), self.registry)
+        self._services = HubServices(broker, access, self.audit_log(), keys)
         self._services.start()
         if self.presence is not None:  # before the listeners: no CONNECT goes unseen
             await self.presence.start(self.events, broker)

@@ -14,6 +14,7 @@ from fleetward.config import Settings
 from fleetward.dataexport import OwnerData
 from fleetward.errors import FleetwardError
 from fleetward.history import HistoryRecorder, HistoryService, build_history, build_recorder
+from fleetward.keydir import KeyDirectoryService, open_directory_ring
 from fleetward.presence import SqlAlertStore
 from fleetward.registry import RegistryService, Scope, Store
 from fleetward.vault import (
@@ -33,6 +34,7 @@ class DataServices:
     __slots__ = (
         "_clock",
         "_history",
+        "_keydir",
         "_provider",
         "_recorder",
         "_registry",
@@ -53,6 +55,7 @@ class DataServices:
         self._provider: KeyProvider | None = None
         self._history: HistoryService | None = None
         self._recorder: HistoryRecorder | None = None
+        self._keydir: KeyDirectoryService | None = None
         self.mint_kek = True
         """Create a missing key file or HSM key on first use (the CLI never does)."""
 
@@ -72,6 +75,17 @@ class DataServices:
             self._history = build_history(self._store.engine, self.vault(), self._owner_of)
         return self._history
 
+    def keydir(self) -> KeyDirectoryService:
+        """The E2E key directory (signing ring under ``data_dir/keys/e2e-directory``)."""
+        if self._keydir is None:
+            ring = open_directory_ring(self._settings.data_dir, self._clock.now())
+            self._keydir = KeyDirectoryService(self._store.engine, ring, self._clock)
+        return self._keydir
+
+    def bind(self, access: AccessServices) -> None:
+        """Revoking a device retires its E2E keys."""
+        access.devices.on_revoked.append(self.keydir().retire_device)
+
     @property
     def recorder(self) -> HistoryRecorder | None:
         """The running recorder (``None`` when no stream is opted in or it is stopped)."""
@@ -87,6 +101,7 @@ class DataServices:
             alerts=SqlAlertStore(self._store.engine),
             audit=SqlAuditStore(self._store.engine),
             clock=self._clock,
+            keydir=self.keydir(),
         )
 
     def start(self, broker: Broker) -> None:

@@ -53,7 +53,7 @@ from fleetward.errors import (
     ReasonCode,
 )
 
-__all__ = ["AuditHook", "HubAccess", "enroll_topic", "token_topic"]
+__all__ = ["AuditHook", "HubAccess", "enroll_topic", "keys_topic", "token_topic"]
 
 log = logging.getLogger("fleetward.access")
 
@@ -74,6 +74,11 @@ def enroll_topic(device_id: str, leaf: str) -> str:
 def token_topic(device_id: str, leaf: str) -> str:
     """``$fleet/token/{device_id}/{leaf}``: token refresh for a certificate-holding device."""
     return f"$fleet/token/{device_id}/{leaf}"
+
+
+def keys_topic(device_id: str, leaf: str) -> str:
+    """``$fleet/keys/{device_id}/{leaf}``: a device publishes its E2E public key (``put``)."""
+    return f"$fleet/keys/{device_id}/{leaf}"
 
 
 def _peer_ip(peer: str) -> str:
@@ -401,6 +406,8 @@ class HubAccess:
             if topic == token_topic(identity.name, "req"):
                 allowed = identity.credential == "certificate"
                 reason = "token refresh needs the device certificate"
+            elif topic == keys_topic(identity.name, "put"):
+                allowed, reason = True, ""  # its own E2E public key, nobody else's
             else:
                 decision = may_publish(device.policy, topic, now=self._clock.now())
                 allowed, reason = decision.allowed, decision.reason
@@ -427,7 +434,11 @@ class HubAccess:
                 return False
             if filter_covers(token_topic(identity.name, "resp"), topic_filter):
                 return identity.credential == "certificate"
-            return may_subscribe(device.policy, topic_filter, now=self._clock.now()).allowed
+            own_keys = filter_covers(keys_topic(identity.name, "result"), topic_filter)
+            return (
+                own_keys
+                or may_subscribe(device.policy, topic_filter, now=self._clock.now()).allowed
+            )
         if kind == ENROLLING:
             return filter_covers(enroll_topic(identity.name, "result"), topic_filter)
         if kind in _TOKEN_KINDS:

@@ -9,7 +9,16 @@ from fleetward.api.context import ApiContext
 from fleetward.api.middleware import BodyLimit, HttpMetrics, RequestMetrics
 from fleetward.api.openapi import install_openapi
 from fleetward.api.problems import install_problem_handlers
-from fleetward.api.routes import apikeys, devices, health, owners, presence, telemetry, tenants
+from fleetward.api.routes import (
+    apikeys,
+    devices,
+    e2e_keys,
+    health,
+    owners,
+    presence,
+    telemetry,
+    tenants,
+)
 from fleetward.presence.metrics import PresenceCollector
 
 __all__ = ["create_app"]
@@ -38,6 +47,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(router)
     app.include_router(presence.router)
     app.include_router(telemetry.router)
+    app.include_router(e2e_keys.router)
     install_openapi(app)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)

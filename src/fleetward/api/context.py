@@ -9,6 +9,7 @@ from fleetward.access.assembly import AccessServices
 from fleetward.audit import AuditLog
 from fleetward.dataexport import OwnerData
 from fleetward.history import HistoryService
+from fleetward.keydir import KeyDirectoryService
 from fleetward.presence import PresenceMonitor
 from fleetward.registry import RegistryService, Store
 
@@ -29,3 +30,4 @@ class ApiContext:
     presence: PresenceMonitor | None = None
     history: HistoryService | None = None
     owner_data: OwnerData | None = None
+    keydir: KeyDirectoryService | None = None

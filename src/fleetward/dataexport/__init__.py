@@ -3,6 +3,6 @@
 See :mod:`fleetward.dataexport.service` and ``docs/history.md``.
 """
 
-from fleetward.dataexport.service import EXPORT_FORMAT, ErasureReport, KeyLister, OwnerData
+from fleetward.dataexport.service import EXPORT_FORMAT, ErasureReport, OwnerData
 
-__all__ = ["EXPORT_FORMAT", "ErasureReport", "KeyLister", "OwnerData"]
+__all__ = ["EXPORT_FORMAT", "ErasureReport", "OwnerData"]

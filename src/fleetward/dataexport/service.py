@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from fleetward.audit import SqlAuditStore
 from fleetward.audit.chain import AuditEntry
 from fleetward.clock import Clock
 from fleetward.history import HistoryService
+from fleetward.keydir import KeyDirectoryService, entries_json
 from fleetward.presence import SqlAlertStore
 from fleetward.presence.records import AlertRecord
 from fleetward.registry import Device, Owner, RegistryService, Scope
@@ -34,9 +35,6 @@ __all__ = ["EXPORT_FORMAT", "ErasureReport", "OwnerData"]
 
 EXPORT_FORMAT = "fleetward-owner-export/1"
 _PAGE = 200
-
-KeyLister = Callable[[str, str, Iterable[str]], list[dict[str, Any]]]
-"""``keys(tenant_id, owner_id, device_ids)``: the E2E public keys held for them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +47,7 @@ class ErasureReport:
     devices: int
     telemetry: int
     alerts: int
+    e2e_keys: int = 0
 
 
 class OwnerData:
@@ -60,7 +59,7 @@ class OwnerData:
         "_audit",
         "_clock",
         "_history",
-        "_keys",
+        "_keydir",
         "_registry",
         "_vault",
     )
@@ -75,7 +74,7 @@ class OwnerData:
         alerts: SqlAlertStore,
         audit: SqlAuditStore,
         clock: Clock,
-        keys: KeyLister | None = None,
+        keydir: KeyDirectoryService | None = None,
     ) -> None:
         self._registry = registry
         self._access = access
@@ -84,7 +83,7 @@ class OwnerData:
         self._alerts = alerts
         self._audit = audit
         self._clock = clock
-        self._keys = keys
+        self._keydir = keydir
 
     def export(self, scope: Scope, owner_id: str) -> dict[str, Any]:
         """The bundle; raises :class:`~fleetward.errors.NotFoundError` for an owner not in
@@ -100,7 +99,7 @@ class OwnerData:
             "tenant_id": owner.tenant_id,
             "owner": _owner(owner),
             "devices": [self._device(inner, d) for d in devices],
-            "e2e_keys": self._keys(owner.tenant_id, owner_id, device_ids) if self._keys else [],
+            "e2e_keys": self._e2e_keys(owner.tenant_id, owner_id),
             "telemetry": [
                 {
                     "id": r.id,
@@ -128,9 +127,12 @@ class OwnerData:
         shredded = self._vault.shred(OwnerRef(tenant_id, owner_id))  # first: nothing reopens
         telemetry = self._history.erase_owner(tenant_id, owner_id)
         alerts = self._alerts.delete_owner(tenant_id, owner_id, device_ids)
+        keys = self._keydir.delete_owner(tenant_id, owner_id) if self._keydir else 0
         self._registry.delete_owner(Scope(tenant_id), owner_id)  # devices, credentials, keys
         self._access.devices.resync(tenant_id, actor, "owner.erased")  # live sessions end
-        report = ErasureReport(tenant_id, owner_id, shredded, len(device_ids), telemetry, alerts)
+        report = ErasureReport(
+            tenant_id, owner_id, shredded, len(device_ids), telemetry, alerts, keys
+        )
         self._access.runtime.audit(
             actor,
             "owner.erased",
@@ -141,9 +143,16 @@ class OwnerData:
                 "devices": report.devices,
                 "telemetry": telemetry,
                 "alerts": alerts,
+                "e2e_keys": keys,
             },
         )
         return report
+
+    def _e2e_keys(self, tenant_id: str, owner_id: str) -> list[str]:
+        """Signed directory entries (base64) of the owner's devices and apps."""
+        if self._keydir is None:
+            return []
+        return entries_json(self._keydir.entries(tenant_id, owner_id=owner_id))
 
     def _devices(self, scope: Scope, owner_id: str) -> list[Device]:
         out: list[Device] = []

@@ -1,4 +1,5 @@
-"""Telemetry history: opted-in device telemetry, vault-encrypted per owner.
+"""Telemetry history (opted-in device telemetry, vault-encrypted per owner) and the E2E
+key directory (signed public-key entries).
 
 Times are integer microseconds (they are bound into each blob's associated data, so
 they must round-trip exactly on every database). No foreign keys: erasure shreds the
@@ -20,7 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create ``telemetry_history`` and its indexes."""
+    """Create ``telemetry_history``, ``e2e_keys`` and their indexes."""
     op.create_table(
         "telemetry_history",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -40,8 +41,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_history_owner", "telemetry_history", ["tenant_id", "owner_id", "id"])
     op.create_index("ix_history_expiry", "telemetry_history", ["expires_us"])
+    op.create_table(
+        "e2e_keys",
+        sa.Column("key_id", sa.String(16), primary_key=True),
+        sa.Column("tenant_id", sa.String(36), nullable=False),
+        sa.Column("owner_id", sa.String(36), nullable=False),
+        sa.Column("holder_kind", sa.Integer, nullable=False),
+        sa.Column("holder_id", sa.String(128), nullable=False),
+        sa.Column("entry", sa.LargeBinary, nullable=False),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_e2e_keys_holder", "e2e_keys", ["tenant_id", "holder_kind", "holder_id"])
+    op.create_index("ix_e2e_keys_owner", "e2e_keys", ["tenant_id", "owner_id"])
 
 
 def downgrade() -> None:
-    """Drop the history table."""
+    """Drop the key directory and history tables."""
+    op.drop_table("e2e_keys")
     op.drop_table("telemetry_history")
