@@ -10,7 +10,6 @@ never holds a private key.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -34,7 +33,7 @@ class AppKeyIn(BaseModel):
     """An app's X25519 public key (32 bytes, base64)."""
 
     app_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
-    public_key_b64: str = Field(min_length=40, max_length=64)
+    public_key_b64: str = Field(min_length=40, max_length=64, pattern=r"^[A-Za-z0-9+/]+=*$")
     owner_id: str | None = Field(default=None, max_length=36)
     """Whose app it is: required for an operator, implied by an owner's key."""
 
@@ -68,7 +67,7 @@ def publish_app_key(tenant_id: str, body: AppKeyIn, ctx: Ctx, caller: Caller) ->
     owner = ctx.registry.get_owner(scope, owner_id)  # 404 for anyone else's owner
     try:
         public_key = base64.b64decode(body.public_key_b64, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text
         raise InvalidInputError("public_key_b64: not base64", code="e2e.key_invalid") from None
     directory = _directory(ctx)
     holder = KeyOwner(owner.tenant_id, OwnerKind.APP, body.app_id)
