@@ -10,9 +10,11 @@ from fleetward.history.factory import build_history, build_recorder
 from fleetward.history.model import (
     StreamRule,
     TelemetryRecord,
+    aad_prefix,
     looks_sealed,
     record_aad,
     retention_for,
+    row_aad,
     telemetry_stream,
 )
 from fleetward.history.recorder import HistoryRecorder, RecorderLimits
@@ -30,11 +32,13 @@ __all__ = [
     "StoredRow",
     "StreamRule",
     "TelemetryRecord",
+    "aad_prefix",
     "build_history",
     "build_recorder",
     "looks_sealed",
     "record_aad",
     "retention_for",
+    "row_aad",
     "telemetry_history",
     "telemetry_stream",
 ]

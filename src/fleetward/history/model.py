@@ -18,9 +18,11 @@ from fleetward.mqtt import matches
 __all__ = [
     "StreamRule",
     "TelemetryRecord",
+    "aad_prefix",
     "looks_sealed",
     "record_aad",
     "retention_for",
+    "row_aad",
     "telemetry_stream",
 ]
 
@@ -29,6 +31,11 @@ _MIDDLE = "/telemetry/"
 _E2E_VERSION = 0x01
 _E2E_SUITES = (0x01, 0x02)
 _E2E_MIN = 2 + 8 + 8  # version, suite, two key ids (docs/e2e-format.md)
+_TABLE = b"telemetry_history"
+_EIGHT = (8).to_bytes(4, "big")
+_SEALED = (1).to_bytes(4, "big") + b"\x01"
+_PLAIN = (1).to_bytes(4, "big") + b"\x00"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +92,34 @@ def looks_sealed(payload: bytes) -> bool:
     return len(payload) >= _E2E_MIN and payload[0] == _E2E_VERSION and payload[1] in _E2E_SUITES
 
 
+def aad_prefix(tenant_id: str, device_id: str, stream: str) -> bytes:
+    """The part of :func:`record_aad` shared by every row of one stream."""
+    return b"".join(
+        _lp(f) for f in (_TABLE, tenant_id.encode(), device_id.encode(), stream.encode())
+    )
+
+
 def record_aad(
     tenant_id: str, device_id: str, stream: str, received_at: dt.datetime, sealed: bool
 ) -> bytes:
     """The vault associated data of one history row (length-prefixed fields)."""
-    fields = (
-        b"telemetry_history",
-        tenant_id.encode(),
-        device_id.encode(),
-        stream.encode(),
-        _micros(received_at).to_bytes(8, "big", signed=True),
-        b"\x01" if sealed else b"\x00",
+    return row_aad(aad_prefix(tenant_id, device_id, stream), received_at, sealed)
+
+
+def row_aad(prefix: bytes, received_at: dt.datetime, sealed: bool) -> bytes:
+    """:func:`record_aad` from a stream's :func:`aad_prefix` (the ingest's fast path)."""
+    return (
+        prefix
+        + _EIGHT
+        + _micros(received_at).to_bytes(8, "big", signed=True)
+        + (_SEALED if sealed else _PLAIN)
     )
-    return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+
+
+def _lp(field: bytes) -> bytes:
+    return len(field).to_bytes(4, "big") + field
 
 
 def _micros(at: dt.datetime) -> int:
-    delta = at.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    delta = at.astimezone(dt.UTC) - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from fleetward.errors import FleetwardError
-from fleetward.history.model import TelemetryRecord, looks_sealed, record_aad
+from fleetward.history.model import (
+    TelemetryRecord,
+    aad_prefix,
+    looks_sealed,
+    record_aad,
+    row_aad,
+)
 from fleetward.history.sql import SqlHistory, StoredRow
 from fleetward.vault import OwnerRef, Vault
 
@@ -53,30 +59,43 @@ class HistoryService:
         """Publishes not stored: device without an owner, or an owner shredded."""
 
     def store_batch(self, batch: Sequence[Pending]) -> int:
-        """Encrypt and store ``batch`` in one transaction; returns how many were stored."""
-        owners: dict[tuple[str, str], str | None] = {}
-        rows: list[StoredRow] = []
+        """Encrypt and store ``batch`` in one transaction; returns how many were stored.
+
+        One data-key lookup per owner in the batch; each row its own nonce and AAD.
+        """
+        owners: dict[tuple[str, str], OwnerRef | None] = {}
+        prefixes: dict[tuple[str, str, str], bytes] = {}
+        by_owner: dict[OwnerRef, list[tuple[Pending, bool, bytes]]] = {}
         for p in batch:
             key = (p.tenant_id, p.device_id)
             if key not in owners:
-                owners[key] = self._owner_of(p.tenant_id, p.device_id)
-            owner_id = owners[key]
-            if owner_id is None:
+                owner_id = self._owner_of(p.tenant_id, p.device_id)
+                owners[key] = None if owner_id is None else OwnerRef(p.tenant_id, owner_id)
+            owner = owners[key]
+            if owner is None:
                 self.skipped += 1
                 continue
+            stream_key = (p.tenant_id, p.device_id, p.stream)
+            prefix = prefixes.get(stream_key)
+            if prefix is None:
+                prefix = prefixes[stream_key] = aad_prefix(*stream_key)
             sealed = looks_sealed(p.payload)
-            aad = record_aad(p.tenant_id, p.device_id, p.stream, p.received_at, sealed)
+            by_owner.setdefault(owner, []).append(
+                (p, sealed, row_aad(prefix, p.received_at, sealed))
+            )
+        rows: list[StoredRow] = []
+        for owner, items in by_owner.items():
             try:
-                blob = self._vault.encrypt(OwnerRef(p.tenant_id, owner_id), p.payload, aad)
+                blobs = self._vault.encrypt_many(owner, [(p.payload, aad) for p, _s, aad in items])
             except FleetwardError as e:  # a shredded or deleted owner: nothing to keep
-                log.warning("telemetry of device %s not stored: %s", p.device_id, e.code)
-                self.skipped += 1
+                log.warning("telemetry of owner %s not stored: %s", owner.owner_id, e.code)
+                self.skipped += len(items)
                 continue
-            rows.append(
+            rows.extend(
                 StoredRow(
                     0,
                     p.tenant_id,
-                    owner_id,
+                    owner.owner_id,
                     p.device_id,
                     p.stream,
                     p.received_at,
@@ -84,6 +103,7 @@ class HistoryService:
                     sealed,
                     blob,
                 )
+                for (p, sealed, _aad), blob in zip(items, blobs, strict=True)
             )
         self._store.insert_many(rows)
         return len(rows)
