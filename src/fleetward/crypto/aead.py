@@ -86,11 +86,12 @@ def seal_many(
     nonce; one cipher object for the batch (the telemetry history's ingest path)."""
     _check_key(key)
     cipher = AESGCM(key)
+    pool = random(NONCE_BYTES * len(items))  # one CSPRNG call; each nonce its own slice
+    if len(pool) != NONCE_BYTES * len(items):
+        raise ValueError("the random source returned the wrong number of bytes")
     out: list[bytes] = []
-    for plaintext, aad in items:
-        nonce = random(NONCE_BYTES)
-        if len(nonce) != NONCE_BYTES:
-            raise ValueError("the random source returned the wrong number of bytes")
+    for i, (plaintext, aad) in enumerate(items):
+        nonce = pool[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
         out.append(nonce + cipher.encrypt(nonce, plaintext, aad))
     return out
 

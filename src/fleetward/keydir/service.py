@@ -77,6 +77,9 @@ class KeyDirectoryService:
         record = PublicKeyRecord.of(holder, public_key)
         try:
             with self._engine.begin() as conn:
+                taken = conn.execute(select(_K.key_id).where(_K.key_id == record.key_id.hex()))
+                if taken.first() is not None:  # one key, one holder, in any tenant
+                    raise ConflictError("this key is already published", code="e2e.key_exists")
                 model = self._model(conn, holder)
                 changed = model.publish(record, now=self._clock.now(), signer=self._ring.active)
                 self._store(conn, owner_id, changed)
@@ -143,10 +146,16 @@ class KeyDirectoryService:
             e = signed.entry
             kid = e.record.key_id.hex()
             values = {"entry": signed.to_bytes(), "retired_at": e.retired_at}
-            done = conn.execute(update(e2e_keys).where(_K.key_id == kid).values(**values))
+            owner = e.record.owner
+            mine = (
+                (_K.key_id == kid)
+                & (_K.tenant_id == owner.tenant_id)
+                & (_K.holder_kind == int(owner.kind))
+                & (_K.holder_id == owner.owner_id)
+            )  # never another holder's row, whatever the model returned
+            done = conn.execute(update(e2e_keys).where(mine).values(**values))
             if done.rowcount:
                 continue
-            owner = e.record.owner
             conn.execute(
                 insert(e2e_keys).values(
                     key_id=kid,
