@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from fleetward.history import StreamRule, looks_sealed, record_aad, retention_for, telemetry_stream
+from fleetward.history import StreamRule, looks_sealed, retention_for, telemetry_stream
 
 DAY = dt.timedelta(days=1)
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -46,21 +44,3 @@ def test_looks_sealed_only_for_an_envelope_header() -> None:
     assert not looks_sealed(bytes([1, 3]) + bytes(16))
     assert not looks_sealed(bytes([1, 1]) + bytes(15))
     assert not looks_sealed(b'{"temp": 21.5, "unit": "C"}')
-
-
-_text = st.text(min_size=1, max_size=20)
-
-
-@given(
-    a=st.tuples(_text, _text, _text, st.integers(0, 10**9), st.booleans()),
-    b=st.tuples(_text, _text, _text, st.integers(0, 10**9), st.booleans()),
-)
-def test_aad_is_injective(
-    a: tuple[str, str, str, int, bool], b: tuple[str, str, str, int, bool]
-) -> None:
-    """Different rows never share associated data (length-prefixed fields)."""
-
-    def aad(x: tuple[str, str, str, int, bool]) -> bytes:
-        return record_aad(x[0], x[1], x[2], T0 + dt.timedelta(microseconds=x[3]), x[4])
-
-    assert (aad(a) == aad(b)) == (a == b)
