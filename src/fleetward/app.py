@@ -42,6 +42,7 @@ from fleetward.events import EventBus
 from fleetward.hub_services import HubServices
 from fleetward.presence import PresenceMonitor, build_monitor
 from fleetward.registry import RegistryService, Store
+from fleetward.vault import Vault
 
 __all__ = ["Hub", "Prepared"]
 
@@ -109,6 +110,11 @@ class Hub:
         tls = self.tls_material() if self.settings.api.tls else None
         token = self.api_keys.bootstrap_operator() if bootstrap else None
         return Prepared(tls=tls, operator_token=token)
+
+    @property
+    def vault(self) -> Vault:
+        """The at-rest vault (``self.data`` builds it; see :class:`DataServices`)."""
+        return self.data.vault()
 
     def tls_material(self) -> TlsMaterial:
         """The server certificate, generated under ``data_dir/tls`` unless configured."""
