@@ -36,11 +36,13 @@ from fleetward.crypto import (
     load_hub_ca,
     server_context,
 )
+from fleetward.data_services import DataServices
 from fleetward.errors import ConfigError, FleetwardError
 from fleetward.events import EventBus
 from fleetward.hub_services import HubServices
 from fleetward.presence import PresenceMonitor, build_monitor
 from fleetward.registry import RegistryService, Store
+from fleetward.vault import Vault
 
 __all__ = ["Hub", "Prepared"]
 
@@ -85,11 +87,15 @@ class Hub:
         self._services: HubServices | None = None
         self._mtls_contexts: list[ssl.SSLContext] = []
         self.presence: PresenceMonitor | None = None
+        self.data = DataServices(settings, self.store, self.registry, self.clock)
         if settings.presence.enabled:
             self.presence = build_monitor(settings.presence, self.store, self.registry, self.clock)
 
-    def prepare(self, *, bootstrap: bool = True) -> Prepared:
-        """Create the data directory, migrate, make TLS material, mint the first operator key."""
+    def prepare(self, *, bootstrap: bool = True, mint_kek: bool = True) -> Prepared:
+        """Create the data directory, migrate, make TLS material, mint the first operator key.
+
+        ``mint_kek=False`` (the CLI): the vault opens on first use and never creates a KEK.
+        """
         data_dir = self.settings.data_dir
         os.umask(0o077)  # the database, keys and WAL files are for the hub's user alone
         try:
@@ -98,9 +104,17 @@ class Hub:
         except OSError as e:
             raise ConfigError(f"data_dir: cannot create {data_dir}: {e.strerror}") from e
         self.store.migrate()
+        self.data.mint_kek = mint_kek
+        if mint_kek:
+            self.data.vault()  # refuses a key file inside data_dir, or the wrong KEK
         tls = self.tls_material() if self.settings.api.tls else None
         token = self.api_keys.bootstrap_operator() if bootstrap else None
         return Prepared(tls=tls, operator_token=token)
+
+    @property
+    def vault(self) -> Vault:
+        """The at-rest vault (``self.data`` builds it; see :class:`DataServices`)."""
+        return self.data.vault()
 
     def tls_material(self) -> TlsMaterial:
         """The server certificate, generated under ``data_dir/tls`` unless configured."""
@@ -158,6 +172,7 @@ class Hub:
                 ),
                 trust_maker=self._trust_maker,
             )
+            self.data.bind(self._access)
         return self._access
 
     def _hub_ca(self) -> HubCa | None:
@@ -184,6 +199,9 @@ class Hub:
             max_page_size=self.settings.api.max_page_size,
             max_body_bytes=self.settings.api.max_body_bytes,
             presence=self.presence,
+            history=self.data.history(),
+            owner_data=self.data.owner_data(self.access()),
+            keydir=self.data.keydir(),
         )
         return create_app(ctx)
 
@@ -232,10 +250,12 @@ class Hub:
         restored = broker.restore()
         if restored:
             log.info("restored %d persistent MQTT sessions", restored)
-        self._services = HubServices(broker, access, self.audit_log())
+        keys = (self.data.keydir(), self.registry)
+        self._services = HubServices(broker, access, self.audit_log(), keys)
         self._services.start()
         if self.presence is not None:  # before the listeners: no CONNECT goes unseen
             await self.presence.start(self.events, broker)
+        self.data.start(broker)
         needs_tls = any(lst.kind in ("tls", "wss") for lst in mqtt.listeners)
         if needs_tls and tls is None:
             tls = self.tls_material()
@@ -312,6 +332,7 @@ class Hub:
         for server in self._mqtt_servers:
             await server.wait_closed()
         self._mqtt_servers.clear()
+        await self.data.stop(self.broker)
         if self.broker is not None:
             self.broker.journal.close()
 
@@ -333,6 +354,7 @@ class Hub:
             except FleetwardError:
                 log.exception("the audit log could not store its last entries")
             self._audit = None
+        self.data.close()
         self.store.close()
 
 

@@ -25,6 +25,8 @@ from fleetward.errors import ConfigError
 __all__ = [
     "ApiSettings",
     "DatabaseSettings",
+    "HistorySettings",
+    "HistoryStreamSettings",
     "ListenerSettings",
     "LogSettings",
     "MqttSettings",
@@ -219,6 +221,27 @@ class PresenceSettings(_Section):
     webhook_base_delay: float = Field(default=1.0, gt=0, le=600)
 
 
+class HistoryStreamSettings(_Section):
+    """One opt-in rule: streams matching ``pattern`` are kept for ``retention_days``."""
+
+    pattern: str = Field(min_length=1, max_length=128, pattern=r"^[^#]*#?$")
+    """An MQTT topic filter over the stream name (``temperature``, ``power/+``, ``#``)."""
+    retention_days: float = Field(default=30.0, gt=0, le=3660)
+
+
+class HistorySettings(_Section):
+    """Telemetry history: opt-in per stream, stored encrypted under the owner's data key."""
+
+    streams: tuple[HistoryStreamSettings, ...] = ()
+    """Empty: history is off and the broker's hot path does not look at payloads."""
+    max_payload: int = Field(default=64 << 10, ge=16, le=16 << 20)
+    queue_max: int = Field(default=100_000, ge=1, le=10_000_000)
+    batch_max: int = Field(default=500, ge=1, le=100_000)
+    flush_interval: float = Field(default=0.2, gt=0, le=60)
+    purge_interval: float = Field(default=3600.0, gt=0, le=86400)
+    max_query: int = Field(default=1000, ge=1, le=100_000)
+
+
 class Settings(_Section):
     """Every setting of the hub."""
 
@@ -234,6 +257,7 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     vault: VaultSettings = VaultSettings()
     presence: PresenceSettings = PresenceSettings()
+    history: HistorySettings = HistorySettings()
 
     @property
     def database_url(self) -> str:

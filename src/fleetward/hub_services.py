@@ -4,6 +4,9 @@
   CA, first token, or an error code) is published to ``$fleet/enroll/{id}/result``.
 * ``$fleet/token/{id}/req``: a device connected with its certificate asks for a fresh
   token, answered on ``$fleet/token/{id}/resp``.
+* ``$fleet/keys/{id}/put``: a device publishes its E2E public key (32 raw bytes); the
+  signed directory entries and the hub's verify keys are answered on
+  ``$fleet/keys/{id}/result``.
 * Enforcement: access changes made on API worker threads reach the broker's sessions on
   the broker's loop, and the caller waits until they have (so a revoke returns only when
   nothing more will be delivered).
@@ -23,11 +26,14 @@ import logging
 from collections.abc import Callable
 
 from fleetward.access.assembly import AccessServices
-from fleetward.access.hub_access import enroll_topic, token_topic
+from fleetward.access.hub_access import enroll_topic, keys_topic, token_topic
 from fleetward.access.mqtt_hooks import Identity
 from fleetward.audit import AuditLog
 from fleetward.broker import Broker
-from fleetward.errors import FleetwardError
+from fleetward.e2e import KeyOwner, OwnerKind
+from fleetward.errors import FleetwardError, NotFoundError
+from fleetward.keydir import KeyDirectoryService, entries_json
+from fleetward.registry import RegistryService, Scope
 
 __all__ = ["HubServices"]
 
@@ -41,8 +47,15 @@ _EXPIRY_SWEEP = 2.0
 class HubServices:
     """Binds the access services to one running broker."""
 
-    def __init__(self, broker: Broker, access: AccessServices, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        access: AccessServices,
+        audit: AuditLog,
+        keys: tuple[KeyDirectoryService, RegistryService] | None = None,
+    ) -> None:
         self._broker = broker
+        self._keys = keys
         self._access = access
         self._audit = audit
         self._loop = asyncio.get_running_loop()
@@ -53,6 +66,8 @@ class HubServices:
         services = self._broker.router.services
         services["$fleet/enroll"] = self._on_enroll
         services["$fleet/token"] = self._on_token
+        if self._keys is not None:
+            services["$fleet/keys"] = self._on_keys
         self._access.runtime.enforce = self.enforce
         self._apply()  # sessions restored from disk meet today's rules
         self._spawn(self._audit.run(_AUDIT_INTERVAL), "audit-flush")
@@ -129,6 +144,27 @@ class HubServices:
                 token_topic(identity.name, "resp"),
                 lambda: self._access.devices.refresh(identity),
             )
+
+    def _on_keys(self, identity: Identity, _client_id: str, topic: str, payload: bytes) -> None:
+        if self._keys is None or topic != keys_topic(identity.name, "put"):
+            return
+        directory, registry = self._keys
+        tenant_id = identity.tenant_id or ""
+
+        def publish() -> bytes:
+            device = registry.get_device(Scope(tenant_id), identity.name)
+            holder = KeyOwner(tenant_id, OwnerKind.DEVICE, device.id)
+            changed = directory.publish(holder, device.owner_id, payload)
+            hub_keys = {kid: key.jwk() for kid, key in directory.verify_keys().items()}
+            entries = entries_json(s.to_bytes() for s in changed)
+            return json.dumps({"entries": entries, "hub_keys": hub_keys}).encode()
+
+        def guarded() -> bytes:
+            if identity.kind != "device" or not tenant_id:
+                raise NotFoundError("not a device", code="e2e.not_a_device")
+            return publish()
+
+        self._answer(keys_topic(identity.name, "result"), guarded)
 
     def _answer(self, topic: str, work: Callable[[], bytes]) -> None:
         async def run() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleetward.access.acl import Acl
@@ -59,7 +60,7 @@ def device_acl(device_id: str) -> Acl:
 class DeviceAccess:
     """Enrolment, device tokens and device revocation."""
 
-    __slots__ = ("_hasher", "_hub_ca", "_issuer", "_registry", "_rt")
+    __slots__ = ("_hasher", "_hub_ca", "_issuer", "_registry", "_rt", "on_revoked")
 
     def __init__(
         self,
@@ -74,6 +75,8 @@ class DeviceAccess:
         self._issuer = issuer
         self._hasher = hasher
         self._hub_ca = hub_ca
+        self.on_revoked: list[Callable[[str, str], None]] = []
+        """``hook(tenant_id, device_id)`` after a revoke (the key directory retires keys)."""
 
     @property
     def issuer(self) -> TokenIssuer:
@@ -296,6 +299,8 @@ class DeviceAccess:
         self._reload_device(device_id)
         rt.applied(scope.tenant_id, "device.revoked", device_id, tighten=False)
         rt.audit(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id)
+        for hook in self.on_revoked:
+            hook(scope.tenant_id, device_id)
 
     def revoke_certificate(
         self, scope: Scope, device_id: str, credential_id: str, actor: str

@@ -30,6 +30,7 @@ from fleetward.access.hub_authz import (
     AuditHook,
     Authorization,
     enroll_topic,
+    keys_topic,
     token_topic,
 )
 from fleetward.access.issuer import TokenIssuer
@@ -58,7 +59,7 @@ from fleetward.errors import (
 )
 from fleetward.registry.ids import is_id
 
-__all__ = ["AuditHook", "HubAccess", "enroll_topic", "token_topic"]
+__all__ = ["AuditHook", "HubAccess", "enroll_topic", "keys_topic", "token_topic"]
 
 _MAX_CODE = 256
 

@@ -18,7 +18,15 @@ from fleetward.access.static_policy import StaticPolicy
 from fleetward.clock import Clock
 from fleetward.errors import FleetwardError
 
-__all__ = ["DEVICE", "ENROLLING", "AuditHook", "Authorization", "enroll_topic", "token_topic"]
+__all__ = [
+    "DEVICE",
+    "ENROLLING",
+    "AuditHook",
+    "Authorization",
+    "enroll_topic",
+    "keys_topic",
+    "token_topic",
+]
 
 log = logging.getLogger("fleetward.access")
 
@@ -40,6 +48,11 @@ def token_topic(device_id: str, leaf: str) -> str:
     return f"$fleet/token/{device_id}/{leaf}"
 
 
+def keys_topic(device_id: str, leaf: str) -> str:
+    """``$fleet/keys/{device_id}/{leaf}``: a device publishes its E2E public key (``put``)."""
+    return f"$fleet/keys/{device_id}/{leaf}"
+
+
 class Authorization:
     """Mixin: the authorization answers over ``state`` (set by :class:`HubAccess`)."""
 
@@ -59,6 +72,8 @@ class Authorization:
             if topic == token_topic(identity.name, "req"):
                 allowed = identity.credential == "certificate"
                 reason = "token refresh needs the device certificate"
+            elif topic == keys_topic(identity.name, "put"):
+                allowed, reason = True, ""  # its own E2E public key, nobody else's
             else:
                 decision = may_publish(device.policy, topic, now=self._clock.now())
                 allowed, reason = decision.allowed, decision.reason
@@ -85,7 +100,10 @@ class Authorization:
                 return False
             if filter_covers(token_topic(identity.name, "resp"), topic_filter):
                 return identity.credential == "certificate"
-            return may_subscribe(device.policy, topic_filter, now=self._clock.now()).allowed
+            return (
+                filter_covers(keys_topic(identity.name, "result"), topic_filter)
+                or may_subscribe(device.policy, topic_filter, now=self._clock.now()).allowed
+            )
         if kind == ENROLLING:
             return filter_covers(enroll_topic(identity.name, "result"), topic_filter)
         if kind in TOKEN_KINDS:

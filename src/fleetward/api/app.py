@@ -12,6 +12,7 @@ from fleetward.api.problems import install_problem_handlers
 from fleetward.api.routes import (
     apikeys,
     devices,
+    e2e_keys,
     enrollment,
     grants,
     health,
@@ -19,6 +20,7 @@ from fleetward.api.routes import (
     makers,
     owners,
     presence,
+    telemetry,
     tenants,
     tokens,
 )
@@ -59,6 +61,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         audit_routes.router,
     ):
         app.include_router(router)
+    app.include_router(telemetry.router)
+    app.include_router(e2e_keys.router)
     install_openapi(app)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)

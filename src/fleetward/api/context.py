@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from fleetward.access import ApiKeyService
 from fleetward.access.assembly import AccessServices
 from fleetward.audit import AuditLog
+from fleetward.dataexport import OwnerData
+from fleetward.history import HistoryService
+from fleetward.keydir import KeyDirectoryService
 from fleetward.presence import PresenceMonitor
 from fleetward.registry import RegistryService, Store
 
@@ -25,3 +28,6 @@ class ApiContext:
     max_page_size: int = 200
     max_body_bytes: int = 1 << 20
     presence: PresenceMonitor | None = None
+    history: HistoryService | None = None
+    owner_data: OwnerData | None = None
+    keydir: KeyDirectoryService | None = None

@@ -38,10 +38,13 @@ from fleetward.mqtt import (
     topic_filter_problem,
 )
 
-__all__ = ["Router", "RouterStats", "ServiceHandler"]
+__all__ = ["PublishTap", "Router", "RouterStats", "ServiceHandler"]
 
 ServiceHandler = Callable[[Identity, str, str, bytes], None]
 """``handler(identity, client_id, topic, payload)`` for a PUBLISH to a hub service topic."""
+
+PublishTap = Callable[[Identity, str, bytes], None]
+"""``tap(identity, topic, payload)`` for every routed client PUBLISH (telemetry history)."""
 
 _AUTHZ_CACHE_MAX = 1024
 
@@ -71,6 +74,7 @@ class Router:
         "retained",
         "services",
         "stats",
+        "tap",
         "trie",
     )
 
@@ -97,6 +101,9 @@ class Router:
         self.services: dict[str, ServiceHandler] = {}
         """Hub services clients may publish to, by their first two ``$`` topic levels."""
         self.stats = RouterStats()
+        self.tap: PublishTap | None = None
+        """Sees each accepted client PUBLISH with its payload; ``None`` (the default) keeps
+        the hot path to one attribute test. It must be quick: it runs on the loop."""
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -139,6 +146,9 @@ class Router:
             session.qos2_remember(pid)
             self._journal.incoming_qos2(session, pid, True)
             conn.write(sc.send(Pubrec(pid, reason)))
+        tap = self.tap
+        if tap is not None:
+            tap(session.identity, topic, packet.payload)
         if self._events.wants(PublishAccepted):
             identity = session.identity
             self._events.publish(

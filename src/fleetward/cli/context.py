@@ -34,7 +34,7 @@ def hub_of(ctx: typer.Context) -> Hub:
     state: CliState = ctx.find_root().obj
     if state._hub is None:
         hub = Hub(settings_of(ctx))
-        hub.prepare(bootstrap=False)
+        hub.prepare(bootstrap=False, mint_kek=False)
         state._hub = hub
         ctx.call_on_close(hub.close)
     return state._hub

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from fleetward.cli import access_cmds, registry_cmds
+from fleetward.cli import access_cmds, data_cmds, registry_cmds
 from fleetward.cli.audit_cmds import audit_app
 from fleetward.cli.context import CliState
 from fleetward.cli.fleet_cmds import fleet_app
@@ -26,6 +26,8 @@ from fleetward.cli.simulate_cmds import simulate_cmd
 from fleetward.errors import FleetwardError
 
 __all__ = ["app", "main"]
+
+_ = data_cmds  # registers ``owner export`` and ``owner erase``
 
 app = typer.Typer(
     name="fleetward",

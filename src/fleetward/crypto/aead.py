@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,6 +42,7 @@ __all__ = [
     "new_key",
     "open_sealed",
     "seal",
+    "seal_many",
     "unwrap_key",
     "wrap_key",
 ]
@@ -76,6 +77,23 @@ def seal(key: bytes, plaintext: bytes, aad: bytes, *, random: RandomBytes = os.u
     if len(nonce) != NONCE_BYTES:
         raise ValueError("the random source returned the wrong number of bytes")
     return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def seal_many(
+    key: bytes, items: Sequence[tuple[bytes, bytes]], *, random: RandomBytes = os.urandom
+) -> list[bytes]:
+    """:func:`seal` of each ``(plaintext, aad)`` under one key, each with its own random
+    nonce; one cipher object for the batch (the telemetry history's ingest path)."""
+    _check_key(key)
+    cipher = AESGCM(key)
+    pool = random(NONCE_BYTES * len(items))  # one CSPRNG call; each nonce its own slice
+    if len(pool) != NONCE_BYTES * len(items):
+        raise ValueError("the random source returned the wrong number of bytes")
+    out: list[bytes] = []
+    for i, (plaintext, aad) in enumerate(items):
+        nonce = pool[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+        out.append(nonce + cipher.encrypt(nonce, plaintext, aad))
+    return out
 
 
 def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:

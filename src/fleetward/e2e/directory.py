@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -193,6 +193,11 @@ class KeyDirectory:
             raise ValueError("need 0 <= overlap < lifetime")
         self.lifetime, self.overlap = lifetime, overlap
         self._by_kid: dict[bytes, SignedEntry] = {}
+
+    def load(self, entries: Iterable[SignedEntry]) -> None:
+        """Hold entries a repository stored earlier (they were signed when made)."""
+        for signed in entries:
+            self._by_kid[signed.entry.record.key_id] = signed
 
     def entry(self, key_id: bytes) -> SignedEntry | None:
         """The current signed entry for ``key_id``."""

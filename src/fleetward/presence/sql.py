@@ -9,10 +9,10 @@ condition that is still open or acknowledged fold into the existing row (``count
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -138,6 +138,18 @@ class SqlAlertStore:
             raise StorageError("cannot read alerts", code="alert.storage") from e
         items = [_record(r) for r in rows[:limit]]
         return Page(items=items, next_cursor=rows[limit - 1]["id"] if len(rows) > limit else None)
+
+    def delete_owner(self, tenant_id: str, owner_id: str, device_ids: Sequence[str]) -> int:
+        """Erase an owner's alerts (by owner or by one of their devices); returns how many."""
+        about = or_(_A.owner_id == owner_id, _A.device_id.in_(list(device_ids)))
+        try:
+            with self._engine.begin() as conn:
+                result = conn.execute(
+                    delete(presence_alerts).where(_A.tenant_id == tenant_id, about)
+                )
+        except SQLAlchemyError as e:
+            raise StorageError("cannot erase alerts", code="alert.storage") from e
+        return int(result.rowcount or 0)
 
     def get(self, tenant_id: str, alert_id: str, *, owner_id: str | None = None) -> AlertRecord:
         """One alert of this tenant (and owner); :class:`NotFoundError` otherwise."""

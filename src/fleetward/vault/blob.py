@@ -16,10 +16,11 @@ version byte lets a later format (another AEAD, key commitment) coexist with thi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetward.crypto import AeadError, open_sealed, seal
-from fleetward.crypto.aead import OVERHEAD, RandomBytes
+from fleetward.crypto.aead import OVERHEAD, RandomBytes, seal_many
 from fleetward.vault.ports import OwnerRef, UndecryptableError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "dek_context",
     "open_blob",
     "seal_blob",
+    "seal_blobs",
 ]
 
 VERSION = 0x01
@@ -54,6 +56,22 @@ def seal_blob(
     if len(header) != HEADER_BYTES:
         raise ValueError("a data key id is 16 bytes")
     return header + seal(key, plaintext, _aad(header, owner, aad), random=random)
+
+
+def seal_blobs(
+    key: bytes,
+    dek_id: str,
+    owner: OwnerRef,
+    items: Sequence[tuple[bytes, bytes]],
+    random: RandomBytes,
+) -> list[bytes]:
+    """:func:`seal_blob` of each ``(plaintext, aad)``, sharing the header and cipher."""
+    header = bytes([VERSION]) + bytes.fromhex(dek_id)
+    if len(header) != HEADER_BYTES:
+        raise ValueError("a data key id is 16 bytes")
+    fixed = _BLOB_LABEL + header + _lp(owner.tenant_id.encode()) + _lp(owner.owner_id.encode())
+    sealed = seal_many(key, [(p, fixed + _lp(aad)) for p, aad in items], random=random)
+    return [header + s for s in sealed]
 
 
 def blob_dek_id(blob: bytes) -> str:

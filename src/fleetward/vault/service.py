@@ -18,14 +18,21 @@ import datetime as dt
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fleetward.clock import Clock
 from fleetward.crypto import new_key
 from fleetward.crypto.aead import RandomBytes
 from fleetward.errors import InvalidInputError
-from fleetward.vault.blob import DEK_ID_BYTES, blob_dek_id, dek_context, open_blob, seal_blob
+from fleetward.vault.blob import (
+    DEK_ID_BYTES,
+    blob_dek_id,
+    dek_context,
+    open_blob,
+    seal_blob,
+    seal_blobs,
+)
 from fleetward.vault.ports import (
     DataKeyRecord,
     DataKeyStorage,
@@ -138,6 +145,18 @@ class Vault:
             )
         cached = self._key_for(owner, create=True)
         return seal_blob(cached.key, cached.dek_id, owner, plaintext, aad, self._random)
+
+    def encrypt_many(self, owner: OwnerRef, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        """:meth:`encrypt` of each ``(plaintext, aad)`` for one owner, with one key lookup
+        (batched ingest). Same errors as :meth:`encrypt`."""
+        for plaintext, _aad in items:
+            if len(plaintext) > self._max_plaintext:
+                raise InvalidInputError(
+                    f"plaintext of {len(plaintext)} bytes exceeds {self._max_plaintext}",
+                    code="vault.too_large",
+                )
+        cached = self._key_for(owner, create=True)
+        return seal_blobs(cached.key, cached.dek_id, owner, items, self._random)
 
     def decrypt(self, owner: OwnerRef, blob: bytes, aad: bytes = b"") -> bytes:
         """Open a blob sealed for ``owner`` with the same ``aad``.
