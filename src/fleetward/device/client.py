@@ -44,6 +44,8 @@ from fleetward.errors import ConfigError, FleetwardError, InvalidInputError
 
 __all__ = ["CommandHandler", "DeviceClient", "quiet_closed_socket_races"]
 
+_CLOSE_WITHIN = 5.0
+
 log = logging.getLogger("fleetward.device")
 
 CommandHandler = Callable[[str, bytes], Awaitable[None] | None]
@@ -162,8 +164,12 @@ class DeviceClient:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # bounded: a library stuck in its own disconnect must not hang the device's owner
+            done, _ = await asyncio.wait({task}, timeout=_CLOSE_WITHIN)
+            if not done:
+                log.warning("device %s: the connection did not close in time", self.device_id)
+            elif not task.cancelled() and task.exception() is not None:
+                log.info("device %s: connection ended with %r", self.device_id, task.exception())
 
     def abort(self, offline_for: float = 0.0) -> None:
         """Drop the connection abruptly (no DISCONNECT: the hub sends the last will).
