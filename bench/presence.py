@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.access import TokenClient, connect_all, make_devices, running_hub
+from bench.access import TokenClient, connect_all, make_devices, raise_fd_limit, running_hub
 from fleetward.app import Hub
 from fleetward.mqtt import Disconnect, encode
 from fleetward.presence.model import PresenceStatus
@@ -80,9 +80,10 @@ async def run(sessions: int, samples: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=9_000)  # 2 fds each, limit 20k
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
+    raise_fd_limit()
     results = asyncio.run(run(args.sessions, args.samples))
     print(f"\n| {'measure (' + str(args.sessions) + ' devices connected)':44s} | {'value':>10s} |")
     print(f"|{'-' * 46}|{'-' * 12}|")
