@@ -369,34 +369,33 @@ class Broker:
         token id) limits the work to the sessions of that identity or token.
         """
 
-        def concerned(identity: Identity) -> bool:
-            return subject is None or identity.name == subject or subject in identity.token_ids
-
-        cut = 0
-        for session in list(self.sessions.values()):
-            if not concerned(session.identity):
+        sessions = self.sessions.values()
+        if subject is None:
+            targets = list(sessions)
+        else:  # one cheap pass to find the subject's sessions, then work on those alone
+            targets = [
+                s for s in sessions if s.identity.name == subject or subject in s.identity.token_ids
+            ]
+        cut = dropped = 0
+        for session in targets:
+            identity = session.identity
+            reason = why(identity)
+            if reason is not None:
+                cut += 1
+                conn = session.conn
+                if conn is not None:
+                    conn.will_wanted = False
+                    conn.close(ReasonCode.NOT_AUTHORIZED, reason, discard=True)
+                    self._release(conn, session)
+                session.will = None
+                self._end_session(session)
                 continue
-            reason = why(session.identity)
-            if reason is None:
-                continue
-            cut += 1
-            conn = session.conn
-            if conn is not None:
-                conn.will_wanted = False
-                conn.close(ReasonCode.NOT_AUTHORIZED, reason, discard=True)
-                self._release(conn, session)
-            session.will = None
-            self._end_session(session)
-        dropped = self.drop_subscriptions(
-            lambda session, topic_filter: (
-                concerned(session.identity)
-                and not may_subscribe(
-                    session.identity,
-                    session.client_id,
-                    session.subscriptions[topic_filter].topic_filter,
-                )
-            )
-        )
+            for topic_filter, opts in list(session.subscriptions.items()):
+                if not may_subscribe(
+                    identity, session.client_id, opts.topic_filter
+                ) and self.router.unsubscribe(session, topic_filter):
+                    dropped += 1
+                    self.journal.session_saved(session, connected=session.conn is not None)
         return cut, dropped
 
     def drop_subscriptions(self, match: Callable[[Session, str], bool]) -> int:
