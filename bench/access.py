@@ -34,10 +34,16 @@ from fleetward.registry import Device, DeviceKind, DeviceStatus, Scope
 from fleetward.registry.ids import new_id
 
 
-def raise_fd_limit() -> None:
-    """Clients and hub share this process: two descriptors per session."""
+def raise_fd_limit(want: int = 65_536) -> None:
+    """Clients and hub share this process: two descriptors per session.
+
+    Root may lift the hard limit too; anyone else gets the hard limit.
+    """
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, hard), max(want, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class TokenClient(Client):
@@ -154,6 +160,48 @@ async def connect_all(
     return clients
 
 
+@contextmanager
+def idle_elsewhere(devices: list[tuple[str, str]], port: int) -> Iterator[None]:
+    """Hold ``devices``' connections open from a child process (its own descriptors).
+
+    The hub and the measured clients share this process; the idle fleet lives in the
+    child so the fleet size is not capped by one process's descriptor limit.
+    """
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.access", "--hold", str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write(json.dumps(devices) + "\n")
+    child.stdin.flush()
+    if child.stdout.readline().strip() != "ready":
+        child.kill()
+        raise RuntimeError("the idle fleet did not connect")
+    try:
+        yield
+    finally:
+        child.stdin.close()
+        child.wait(30)
+
+
+async def _hold(port: int) -> None:
+    """Child side of :func:`idle_elsewhere`: connect, say ready, wait for stdin to close."""
+    import sys
+
+    devices = [tuple(d) for d in json.loads(sys.stdin.readline())]
+    clients = await connect_all(devices, port)  # type: ignore[arg-type]
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for c in clients:
+        c.close()
+
+
 async def revocations(
     hub: Hub, tenant: str, clients: list[TokenClient], k: int
 ) -> dict[str, float]:
@@ -197,14 +245,14 @@ async def run(sessions: int, k: int, connects: int) -> dict[str, float]:
         ),
     ):
         tenant, devices = make_devices(hub, sessions + connects)
+        measured = min(k, sessions)
+        idle, active = devices[measured:sessions], devices[:measured]
         t0 = time.perf_counter()
-        clients = await connect_all(devices[:sessions], tcp)
-        results = {
-            f"token connects, TCP ({sessions}) (conn/s)": sessions / (time.perf_counter() - t0)
-        }
-        results.update(await revocations(hub, tenant, clients, k))
-        for c in clients:  # hub and clients share this process's descriptors
-            c.close()
+        with idle_elsewhere(idle, tcp):
+            clients = await connect_all(active, tcp)
+            rate = sessions / (time.perf_counter() - t0)
+            results = {f"token connects, TCP ({sessions}) (conn/s)": rate}
+            results.update(await revocations(hub, tenant, clients, k))
         await asyncio.sleep(1.0)
         results[f"token connects, TLS ({connects}) (conn/s)"] = await tls_connect_rate(
             devices[sessions:], tls, ca
@@ -214,11 +262,15 @@ async def run(sessions: int, k: int, connects: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", type=int, default=9_000)  # 2 fds each, limit 20k
+    parser.add_argument("--hold", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--revocations", type=int, default=200)
     parser.add_argument("--connects", type=int, default=2_000)
     args = parser.parse_args()
     raise_fd_limit()
+    if args.hold:
+        asyncio.run(_hold(args.hold))
+        return
     results = asyncio.run(run(args.sessions, args.revocations, args.connects))
     print(f"\n| {'measure':44s} | {'value':>10s} |\n|{'-' * 46}|{'-' * 12}|")
     for name, value in results.items():

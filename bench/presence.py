@@ -18,7 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.access import TokenClient, connect_all, make_devices, raise_fd_limit, running_hub
+from bench.access import (
+    TokenClient,
+    connect_all,
+    idle_elsewhere,
+    make_devices,
+    raise_fd_limit,
+    running_hub,
+)
 from fleetward.app import Hub
 from fleetward.mqtt import Disconnect, encode
 from fleetward.presence.model import PresenceStatus
@@ -60,15 +67,12 @@ async def run(sessions: int, samples: int) -> dict[str, float]:
     ):
         _tenant, devices = make_devices(hub, sessions)
         await asyncio.sleep(1.5)  # the presence directory picks the new devices up
-        clients = await connect_all(devices, tcp)
-        await asyncio.sleep(1.0)
-        step = max(1, len(clients) // samples)
-        picked = clients[::step][:samples]
-        half = len(picked) // 2
-        clean = await _leave(hub, picked[:half], clean=True)
-        abrupt = await _leave(hub, picked[half:], clean=False)
-        for c in clients:
-            c.close()
+        with idle_elsewhere(devices[samples:], tcp):
+            picked = await connect_all(devices[:samples], tcp)
+            await asyncio.sleep(1.0)
+            half = len(picked) // 2
+            clean = await _leave(hub, picked[:half], clean=True)
+            abrupt = await _leave(hub, picked[half:], clean=False)
         q = statistics.quantiles
         return {
             "clean disconnect → offline p50 (ms)": statistics.median(clean),
@@ -80,7 +84,7 @@ async def run(sessions: int, samples: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", type=int, default=9_000)  # 2 fds each, limit 20k
+    parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
     raise_fd_limit()
