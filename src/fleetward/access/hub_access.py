@@ -1,7 +1,6 @@
 """The broker's real :class:`Authenticator` and :class:`Authorizer`: devices, tokens, lists.
 
 Who a CONNECT speaks for, in this order (ADR 0007):
-
 1. **A client certificate** (mTLS listeners). A live hub-issued certificate is the
    device it names (its fingerprint must be on record and unrevoked, and the hub CA's
    signature is checked again here, ADR 0004). A certificate that chains to one of the
