@@ -154,17 +154,6 @@ class AccessStore:
                 conn.execute(update(device_credentials).where(*where).values(revoked_at=now))
         return rows
 
-    def consume_credential(self, credential_id: str, now: dt.datetime) -> bool:
-        """Mark a one-time credential used; False if someone else used it first."""
-        c = device_credentials.c
-        query = (
-            update(device_credentials)
-            .where(c.id == credential_id, c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        with self._tx() as conn:
-            return conn.execute(query).rowcount > 0
-
     def set_device_status(
         self, tenant_id: str, device_id: str, status: str, now: dt.datetime
     ) -> None:
