@@ -21,19 +21,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import hmac
-from dataclasses import dataclass
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fleetward.crypto._hkdf import N_H, labeled_expand, labeled_extract
-from fleetward.errors import FleetwardError
+from fleetward.crypto._hpke_context import (
+    AEAD_AES_128_GCM,
+    AEAD_AES_256_GCM,
+    KEM_X25519_HKDF_SHA256,
+    N_N,
+    N_T,
+    HpkeError,
+    HpkeSuite,
+    RecipientContext,
+    SenderContext,
+    _Schedule,
+)
 
 __all__ = [
     "MODE_AUTH",
     "MODE_BASE",
+    "N_N",
+    "N_PK",
+    "N_T",
     "SUITE_X25519_SHA256_AES128GCM",
     "SUITE_X25519_SHA256_AES256GCM",
     "HpkeError",
@@ -54,55 +65,11 @@ __all__ = [
 MODE_BASE: Final = 0x00  # RFC 9180 §5, table 1
 MODE_AUTH: Final = 0x02
 
-KEM_X25519_HKDF_SHA256: Final = 0x0020  # §7.1, table 2
-KDF_HKDF_SHA256: Final = 0x0001  # §7.2, table 3
-AEAD_AES_128_GCM: Final = 0x0001  # §7.3, table 5
-AEAD_AES_256_GCM: Final = 0x0002
-
 N_SECRET: Final = 32  # DHKEM(X25519): Nsecret = Npk = Nsk = Nenc = 32
 N_PK: Final = 32
-N_N: Final = 12  # AES-GCM nonce
-N_T: Final = 16  # AES-GCM tag
-_MAX_SEQ: Final = (1 << (8 * N_N)) - 1
 _KEM_SUITE_ID: Final = b"KEM" + KEM_X25519_HKDF_SHA256.to_bytes(2, "big")  # §4.1
 _ZERO_DH: Final = bytes(32)
 _STATIC_CACHE: Final = 256  # peers whose static-static DH a key keeps
-
-
-class HpkeError(FleetwardError):
-    """An HPKE operation failed. Opening says only *that* it failed, never why."""
-
-    code = "crypto.hpke_open_failed"
-    http_status = 422
-    title = "Cannot open"
-
-
-@dataclass(frozen=True, slots=True)
-class HpkeSuite:
-    """A ciphersuite of this module: the KEM and KDF are fixed, the AEAD varies."""
-
-    aead_id: int
-
-    def __post_init__(self) -> None:
-        if self.aead_id not in (AEAD_AES_128_GCM, AEAD_AES_256_GCM):
-            raise ValueError(f"unsupported AEAD id {self.aead_id:#06x}")
-
-    @property
-    def nk(self) -> int:
-        """AEAD key length in bytes (§7.3)."""
-        return 16 if self.aead_id == AEAD_AES_128_GCM else 32
-
-    @property
-    def suite_id(self) -> bytes:
-        """``"HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2)`` (§5.1)."""
-        return (
-            b"HPKE"
-            + KEM_X25519_HKDF_SHA256.to_bytes(2, "big")
-            + KDF_HKDF_SHA256.to_bytes(2, "big")
-            + self.aead_id.to_bytes(2, "big")
-        )
-
-
 SUITE_X25519_SHA256_AES128GCM: Final = HpkeSuite(AEAD_AES_128_GCM)
 SUITE_X25519_SHA256_AES256GCM: Final = HpkeSuite(AEAD_AES_256_GCM)
 
@@ -199,15 +166,6 @@ def _decap(enc: bytes, sk_r: HpkePrivateKey, pk_s: bytes | None) -> bytes:
 # -- key schedule (§5.1) -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Schedule:
-    key_schedule_context: bytes
-    secret: bytes
-    key: bytes
-    base_nonce: bytes
-    exporter_secret: bytes
-
-
 @functools.lru_cache(maxsize=64)
 def _schedule_context(suite: HpkeSuite, mode: int, info: bytes) -> bytes:
     # Depends on (suite, mode, info) only when there is no PSK, so it is cached: the
@@ -230,72 +188,6 @@ def _key_schedule(suite: HpkeSuite, mode: int, shared_secret: bytes, info: bytes
         base_nonce=labeled_expand(sid, secret, b"base_nonce", context, N_N),
         exporter_secret=labeled_expand(sid, secret, b"exp", context, N_H),
     )
-
-
-# -- contexts (§5.2, §5.3) -----------------------------------------------------------------
-
-
-class _Context:
-    __slots__ = ("_aead", "_base_nonce", "_exporter_secret", "_seq", "_suite")
-
-    def __init__(self, suite: HpkeSuite, schedule: _Schedule) -> None:
-        self._suite = suite
-        self._aead = AESGCM(schedule.key)
-        self._base_nonce = int.from_bytes(schedule.base_nonce, "big")
-        self._exporter_secret = schedule.exporter_secret
-        self._seq = 0  # tests may set it (the RFC vectors skip numbers); nothing else may
-
-    @property
-    def seq(self) -> int:
-        """The sequence number of the next message (§5.2)."""
-        return self._seq
-
-    def _nonce(self) -> bytes:
-        # ComputeNonce: base_nonce XOR I2OSP(seq, Nn).
-        return (self._base_nonce ^ self._seq).to_bytes(N_N, "big")
-
-    def _increment(self) -> None:
-        if self._seq >= _MAX_SEQ:
-            raise HpkeError("message limit reached", code="crypto.hpke_message_limit")
-        self._seq += 1
-
-    def export(self, exporter_context: bytes, length: int) -> bytes:
-        """``Context.Export`` (§5.3): a secret of ``length`` bytes bound to this context."""
-        if not 0 <= length <= 255 * N_H:
-            raise HpkeError("export too long", code="crypto.hpke_export_too_long")
-        sid = self._suite.suite_id
-        return labeled_expand(sid, self._exporter_secret, b"sec", exporter_context, length)
-
-
-class SenderContext(_Context):
-    """``ContextS``: seals messages in order; each one uses the next nonce."""
-
-    __slots__ = ()
-
-    def seal(self, aad: bytes, plaintext: bytes) -> bytes:
-        """``ContextS.Seal(aad, pt)``: ciphertext with its 16-byte tag appended."""
-        if self._seq >= _MAX_SEQ:
-            raise HpkeError("message limit reached", code="crypto.hpke_message_limit")
-        ct = self._aead.encrypt(self._nonce(), plaintext, aad)
-        self._increment()
-        return ct
-
-
-class RecipientContext(_Context):
-    """``ContextR``: opens messages in the sender's order; a failure does not advance it."""
-
-    __slots__ = ()
-
-    def open(self, aad: bytes, ciphertext: bytes) -> bytes:
-        """``ContextR.Open(aad, ct)``; raises :class:`HpkeError` on any failure."""
-        if self._seq >= _MAX_SEQ:
-            raise HpkeError("message limit reached", code="crypto.hpke_message_limit")
-        try:
-            pt = self._aead.decrypt(self._nonce(), ciphertext, aad)
-        except (InvalidTag, ValueError, OverflowError) as e:
-            raise HpkeError("cannot open") from e
-        self._increment()
-        return pt
 
 
 def _setup_sender(

@@ -5,6 +5,7 @@ signed public keys; it never holds a private E2E key. See ``docs/e2e-format.md``
 wire format and ``docs/decisions/0005-e2e-envelope.md`` for the choices behind it.
 """
 
+from fleetward.e2e.channel import Opener, Sealer, seq_seed
 from fleetward.e2e.directory import (
     DirectoryEntry,
     KeyDirectory,
@@ -23,6 +24,7 @@ from fleetward.e2e.envelope import (
 from fleetward.e2e.errors import DirectoryError, E2EError
 from fleetward.e2e.keys import E2EKeyPair, KeyOwner, OwnerKind, PublicKeyRecord, key_id_for
 from fleetward.e2e.replay import ReplayGuard, ReplayWindow, WindowState
+from fleetward.e2e.stream import StreamCache, StreamPolicy
 
 __all__ = [
     "MAX_PAYLOAD",
@@ -34,16 +36,21 @@ __all__ = [
     "KeyDirectory",
     "KeyOwner",
     "OpenedEnvelope",
+    "Opener",
     "OwnerKind",
     "PublicKeyRecord",
     "ReplayGuard",
     "ReplayWindow",
+    "Sealer",
     "SenderKeys",
     "SignedEntry",
+    "StreamCache",
+    "StreamPolicy",
     "TrustedKeys",
     "WindowState",
     "key_id_for",
     "open_envelope",
     "seal_envelope",
+    "seq_seed",
     "verify_entry",
 ]

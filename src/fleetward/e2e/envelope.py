@@ -37,11 +37,12 @@ from fleetward.crypto.hpke import (
     setup_auth_recipient,
     setup_auth_sender,
 )
+from fleetward.e2e._common import VERSION, RefusedError, topic_bytes
 from fleetward.e2e.errors import E2EError
 from fleetward.e2e.keys import KEY_ID_LEN, E2EKeyPair, PublicKeyRecord
 from fleetward.e2e.replay import MAX_SEQ, ReplayGuard
+from fleetward.e2e.stream import SUITE_STREAM, StreamCache, open_stream
 from fleetward.errors import InvalidInputError
-from fleetward.mqtt.topics import is_valid_topic_name
 
 __all__ = [
     "HEADER_LEN",
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_RECIPIENTS",
     "SUITE_MULTI",
     "SUITE_SINGLE",
+    "SUITE_STREAM",
     "VERSION",
     "OpenedEnvelope",
     "SenderKeys",
@@ -58,7 +60,6 @@ __all__ = [
 
 log = logging.getLogger("fleetward.e2e")
 
-VERSION: Final = 0x01
 SUITE_SINGLE: Final = 0x01
 SUITE_MULTI: Final = 0x02
 MAX_RECIPIENTS: Final = 16
@@ -69,6 +70,7 @@ _MULTI_FIXED: Final = 2 + KEY_ID_LEN + 8 + 1  # version, suite, sender kid, seq,
 _WRAP_LEN: Final = single_use.CONTENT_KEY_LEN + N_T
 _STANZA_LEN: Final = KEY_ID_LEN + N_PK + _WRAP_LEN
 _SUITE = SUITE_X25519_SHA256_AES256GCM
+_MAX_ENVELOPE: Final = MAX_PAYLOAD + 2 * HEADER_LEN + MAX_RECIPIENTS * _STANZA_LEN
 
 
 class SenderKeys(Protocol):
@@ -87,13 +89,6 @@ class OpenedEnvelope:
     sender: PublicKeyRecord
     seq: int
     topic: str
-
-
-def _topic_bytes(topic: str) -> bytes:
-    if not is_valid_topic_name(topic):
-        raise InvalidInputError("not a valid MQTT topic name", code="e2e.topic_invalid")
-    raw = topic.encode()
-    return len(raw).to_bytes(2, "big") + raw
 
 
 def seal_envelope(
@@ -118,7 +113,7 @@ def seal_envelope(
         raise InvalidInputError(f"1 to {MAX_RECIPIENTS} recipients", code="e2e.recipients_invalid")
     if len({r.key_id for r in recipients}) != len(recipients):
         raise InvalidInputError("duplicate recipient", code="e2e.recipients_invalid")
-    topic_lp = _topic_bytes(topic)
+    topic_lp = topic_bytes(topic)
     seq_bytes = seq.to_bytes(8, "big")
     sk_s = sender.hpke_key()
     if len(recipients) == 1:
@@ -139,10 +134,6 @@ def seal_envelope(
     return fixed[:_MULTI_FIXED] + stanzas + body
 
 
-class _RefusedError(Exception):
-    """Internal: why opening failed, for the debug log only."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     suite: int
@@ -157,14 +148,14 @@ class _Parsed:
 
 def _parse(data: bytes, own_keys: Mapping[bytes, E2EKeyPair]) -> _Parsed:
     if len(data) < 2 or data[0] != VERSION:
-        raise _RefusedError("unsupported version")
+        raise RefusedError("unsupported version")
     suite = data[1]
     if suite == SUITE_SINGLE:
         if len(data) < HEADER_LEN + N_T:
-            raise _RefusedError("truncated")
+            raise RefusedError("truncated")
         own_kid = data[10:18]
         if own_kid not in own_keys:
-            raise _RefusedError("unknown recipient key")
+            raise RefusedError("unknown recipient key")
         return _Parsed(
             suite=suite,
             sender_kid=data[2:10],
@@ -176,13 +167,13 @@ def _parse(data: bytes, own_keys: Mapping[bytes, E2EKeyPair]) -> _Parsed:
             body=b"",
         )
     if suite != SUITE_MULTI:
-        raise _RefusedError("unknown suite")
+        raise RefusedError("unknown suite")
     if len(data) < _MULTI_FIXED:
-        raise _RefusedError("truncated")
+        raise RefusedError("truncated")
     count = data[_MULTI_FIXED - 1]
     end = _MULTI_FIXED + count * _STANZA_LEN
     if not 1 <= count <= MAX_RECIPIENTS or len(data) < end + N_T:
-        raise _RefusedError("bad recipient count or truncated")
+        raise RefusedError("bad recipient count or truncated")
     fixed, mine = bytearray(data[:_MULTI_FIXED]), None
     for off in range(_MULTI_FIXED, end, _STANZA_LEN):
         kid, enc = data[off : off + KEY_ID_LEN], data[off + KEY_ID_LEN : off + KEY_ID_LEN + N_PK]
@@ -190,7 +181,7 @@ def _parse(data: bytes, own_keys: Mapping[bytes, E2EKeyPair]) -> _Parsed:
         if mine is None and kid in own_keys:
             mine = (kid, enc, data[off + KEY_ID_LEN + N_PK : off + _STANZA_LEN])
     if mine is None:
-        raise _RefusedError("unknown recipient key")
+        raise RefusedError("unknown recipient key")
     return _Parsed(
         suite=suite,
         sender_kid=data[2:10],
@@ -211,20 +202,42 @@ def open_envelope(
     senders: SenderKeys,
     replay: ReplayGuard,
     now: dt.datetime,
+    streams: StreamCache | None = None,
 ) -> OpenedEnvelope:
     """Open an envelope received on ``topic``; raises :class:`E2EError` on any failure.
 
     ``own_keys`` maps key id to the receiver's key pairs (keep old ones through a
     rotation overlap); ``senders`` holds the sender keys the receiver trusts at ``now``.
     The sequence number is recorded in ``replay`` only when everything else checks out.
+    ``streams`` keeps the stream-suite contexts opened so far; without it, a keyed
+    stream message opens (at full cost) and a compact one is refused.
     """
     state: list[object] = []  # (sender key id, seq) once parsed, for the debug log
     try:
+        if len(data) > 1 and data[0] == VERSION and data[1] == SUITE_STREAM:
+            payload, sender, seq = open_stream(
+                data,
+                topic_lp=_topic_lp(topic),
+                own_keys=own_keys,
+                senders=senders,
+                replay=replay,
+                cache=streams if streams is not None else StreamCache(max_streams=1),
+                now=now,
+                state=state,
+            )
+            return OpenedEnvelope(payload=payload, sender=sender, seq=seq, topic=topic)
         return _open(data, topic, own_keys, senders, replay, now, state)
-    except (_RefusedError, HpkeError) as e:
-        reason = str(e) if isinstance(e, _RefusedError) else "authentication failed"
+    except (RefusedError, HpkeError) as e:
+        reason = str(e) if isinstance(e, RefusedError) else "authentication failed"
         log.debug("e2e envelope refused: %s %s", reason, state)
         raise E2EError("cannot open envelope") from None
+
+
+def _topic_lp(topic: str) -> bytes:
+    try:
+        return topic_bytes(topic)
+    except InvalidInputError as e:
+        raise RefusedError("bad topic") from e
 
 
 def _open(
@@ -236,22 +249,19 @@ def _open(
     now: dt.datetime,
     state: list[object],
 ) -> OpenedEnvelope:
-    if len(data) > MAX_PAYLOAD + 2 * HEADER_LEN + MAX_RECIPIENTS * _STANZA_LEN:
-        raise _RefusedError("too large")
-    try:
-        topic_lp = _topic_bytes(topic)
-    except InvalidInputError as e:
-        raise _RefusedError("bad topic") from e
+    if len(data) > _MAX_ENVELOPE:
+        raise RefusedError("too large")
+    topic_lp = _topic_lp(topic)
     parsed = _parse(data, own_keys)
     state += [f"sender key {parsed.sender_kid.hex()}", f"seq {parsed.seq}"]
     sender = senders.sender_key(parsed.sender_kid, now=now)
     if sender is None:
-        raise _RefusedError("unknown, expired or retired sender key")
+        raise RefusedError("unknown, expired or retired sender key")
     if not replay.is_fresh(parsed.sender_kid, parsed.seq):
-        raise _RefusedError("replayed or too old")
+        raise RefusedError("replayed or too old")
     payload = _decrypt(parsed, topic_lp, own_keys[parsed.own_kid], sender)
     if not replay.accept(parsed.sender_kid, parsed.seq):
-        raise _RefusedError("replayed")
+        raise RefusedError("replayed")
     return OpenedEnvelope(payload=payload, sender=sender, seq=parsed.seq, topic=topic)
 
 
