@@ -13,12 +13,13 @@ import struct
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fleetward.crypto import hpke
-from fleetward.e2e import seal_envelope
+from fleetward.e2e import Sealer, StreamPolicy, seal_envelope
 
-from ._world import TOPIC, make_world
+from ._world import NOW, TOPIC, make_world
 
 SUITE = hpke.SUITE_X25519_SHA256_AES256GCM
 INFO = b"fleetward-e2e/v1"
+STREAM_INFO = b"fleetward-e2e/v1 stream"
 
 
 def _topic_lp(topic: str) -> bytes:
@@ -115,3 +116,35 @@ def test_directory_entry_from_the_spec() -> None:
     signature = take(64)
     assert pos == len(data)
     assert world.hub.public.verify(signature, data[:-64])
+
+
+def test_suite_3_stream_from_the_spec() -> None:
+    """Keyed and compact messages, opened with SetupAuthR and AES-GCM at nonce
+    ``base_nonce XOR seq`` (recomputed here from the exported key schedule values)."""
+    world = make_world()
+    sealer = Sealer(world.device, first_seq=9, policy=StreamPolicy(keyed_every=2))
+    msgs = [
+        sealer.seal(b"p%d" % i, topic=TOPIC, recipients=[world.app.record], now=NOW)
+        for i in range(3)
+    ]
+    keyed, compact = msgs[0], msgs[1]
+    assert keyed[0:3] == b"\x01\x03\x01"
+    (seq,) = struct.unpack(">Q", keyed[3:11])
+    assert seq == 9
+    assert (keyed[11:19], keyed[19:27]) == (world.device.key_id, world.app.key_id)
+    enc = keyed[27:59]
+    sid = hashlib.sha256(
+        b"fleetward-e2e/v1 stream id\x00" + world.device.key_id + world.app.key_id + enc
+    ).digest()[:8]
+    assert compact[0:3] == b"\x01\x03\x00"
+    assert struct.unpack(">Q", compact[3:11]) == (10,)
+    assert compact[11:19] == sid
+    assert len(compact) == 19 + 2 + 16
+    assert msgs[2][0:3] == b"\x01\x03\x01"  # keyed_every=2
+    ctx = hpke.setup_auth_recipient(
+        SUITE, enc, world.app.hpke_key(), STREAM_INFO, world.device.record.public_key
+    )
+    key, base_nonce = ctx._aead, ctx._base_nonce  # AES-256-GCM key schedule of §5.1
+    for data, hlen, n in ((keyed, 59, 9), (compact, 19, 10)):
+        nonce = (base_nonce ^ n).to_bytes(12, "big")
+        assert key.decrypt(nonce, data[hlen:], data[:hlen] + _topic_lp(TOPIC)) == b"p%d" % (n - 9)
