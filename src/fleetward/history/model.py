@@ -29,7 +29,7 @@ __all__ = [
 _PREFIX = "devices/"
 _MIDDLE = "/telemetry/"
 _E2E_VERSION = 0x01
-_E2E_SUITES = (0x01, 0x02)
+_E2E_SUITES = (0x01, 0x02, 0x03)  # single, multi, stream (docs/e2e-format.md)
 _E2E_MIN = 2 + 8 + 8  # version, suite, two key ids (docs/e2e-format.md)
 _TABLE = b"telemetry_history"
 _EIGHT = (8).to_bytes(4, "big")
@@ -85,7 +85,7 @@ def retention_for(rules: Sequence[StreamRule], stream: str) -> dt.timedelta | No
 
 
 def looks_sealed(payload: bytes) -> bool:
-    """Whether ``payload`` carries the E2E envelope header (version 1, suite 1 or 2).
+    """Whether ``payload`` carries the E2E envelope header (version 1, suite 1, 2 or 3).
 
     Only a label for readers: sealed or not, the hub stores and treats the bytes alike.
     """

@@ -41,6 +41,7 @@ def test_first_matching_rule_gives_the_retention() -> None:
 def test_looks_sealed_only_for_an_envelope_header() -> None:
     assert looks_sealed(bytes([1, 1]) + bytes(16))
     assert looks_sealed(bytes([1, 2]) + bytes(16))
-    assert not looks_sealed(bytes([1, 3]) + bytes(16))
+    assert looks_sealed(bytes([1, 3]) + bytes(16))  # the stream suite
+    assert not looks_sealed(bytes([1, 4]) + bytes(16))
     assert not looks_sealed(bytes([1, 1]) + bytes(15))
     assert not looks_sealed(b'{"temp": 21.5, "unit": "C"}')
