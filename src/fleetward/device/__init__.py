@@ -10,6 +10,7 @@ from fleetward.device.client import CommandHandler, DeviceClient, quiet_closed_s
 from fleetward.device.credentials import CredentialStore, Endpoint, Token
 from fleetward.device.enroll import EnrollmentRefusedError, enroll
 from fleetward.device.queue import OfflineQueue, Outgoing
+from fleetward.device.sealed import SealedChannel, SealedHandler
 from fleetward.device.tokens import TokenRefreshError, fetch_token, refresh_delay
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "EnrollmentRefusedError",
     "OfflineQueue",
     "Outgoing",
+    "SealedChannel",
+    "SealedHandler",
     "Token",
     "TokenRefreshError",
     "enroll",

@@ -1,0 +1,108 @@
+"""End-to-end sealed telemetry and commands for a :class:`DeviceClient`.
+
+:class:`SealedChannel` seals what the device publishes with its E2E key (stream suite 3
+by default: after the first message of a stream, one AES-GCM operation per message and
+35 bytes of overhead) and opens sealed commands addressed to it. The hub relays the
+envelopes without being able to read them (``docs/e2e-format.md``). The E2E private key
+never leaves the device; the recipients' public keys come from the hub's signed key
+directory (:class:`~fleetward.e2e.TrustedKeys`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from fleetward.clock import Clock, SystemClock
+from fleetward.device.client import DeviceClient
+from fleetward.e2e import (
+    E2EError,
+    E2EKeyPair,
+    OpenedEnvelope,
+    Opener,
+    PublicKeyRecord,
+    Sealer,
+    StreamPolicy,
+    seq_seed,
+)
+from fleetward.e2e.envelope import SenderKeys
+
+__all__ = ["SealedChannel", "SealedHandler"]
+
+log = logging.getLogger("fleetward.device")
+
+SealedHandler = Callable[[str, OpenedEnvelope], Awaitable[None] | None]
+"""``handler(name, opened)``: a sealed command opened; check ``opened.sender`` is allowed."""
+
+
+class SealedChannel:
+    """Sealed publishing and sealed commands over one device's connection.
+
+    ``first_seq``: where the key's sequence counter resumes (persist :attr:`next_seq`);
+    without it the counter is seeded from the clock (``unix_seconds << 20``), which only
+    grows across restarts. ``stream=False`` seals every message single-shot (suite 1).
+    """
+
+    def __init__(
+        self,
+        client: DeviceClient,
+        key: E2EKeyPair,
+        senders: SenderKeys,
+        *,
+        first_seq: int | None = None,
+        policy: StreamPolicy | None = None,
+        stream: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self._clock = clock or SystemClock()
+        start = seq_seed(self._clock.now()) if first_seq is None else first_seq
+        self.sealer = Sealer(key, first_seq=start, policy=policy, stream=stream)
+        self.opener = Opener([key], senders)
+
+    @property
+    def next_seq(self) -> int:
+        """The next sequence number (persist it to resume the counter)."""
+        return self.sealer.next_seq
+
+    def publish_sealed(
+        self,
+        stream: str,
+        payload: bytes,
+        *,
+        recipients: Sequence[PublicKeyRecord],
+        qos: int = 1,
+    ) -> None:
+        """Seal ``payload`` for ``recipients`` and queue it on ``devices/{id}/telemetry/{stream}``.
+
+        Raises :class:`~fleetward.errors.InvalidInputError` for a bad stream name, payload
+        or recipient list; nothing is queued then (a sequence number may be skipped, which
+        receivers allow).
+        """
+        topic = f"devices/{self.client.device_id}/telemetry/{stream}"
+        sealed = self.sealer.seal(
+            payload, topic=topic, recipients=recipients, now=self._clock.now()
+        )
+        self.client.publish_telemetry(stream, sealed, qos=qos)
+
+    def on_sealed_message(self, name: str, handler: SealedHandler) -> None:
+        """Call ``handler(name, opened)`` for each sealed command ``name`` (``"#"``: all).
+
+        A command that does not open (not sealed for this device, tampered, replayed, an
+        unknown or retired sender, a compact stream message before its keyed one) is
+        dropped and logged at debug level only: one opaque refusal, whatever the cause.
+        """
+        prefix = f"devices/{self.client.device_id}/commands/"
+
+        async def on_command(command: str, payload: bytes) -> None:
+            try:
+                opened = self.opener.open(payload, topic=prefix + command, now=self._clock.now())
+            except E2EError:
+                log.debug("sealed command %r refused", command)
+                return
+            result = handler(command, opened)
+            if inspect.isawaitable(result):
+                await result
+
+        self.client.on_command(name, on_command)
