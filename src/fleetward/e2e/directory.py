@@ -33,7 +33,7 @@ __all__ = ["DirectoryEntry", "KeyDirectory", "SignedEntry", "TrustedKeys", "veri
 
 MAGIC: Final = b"FWE2EDIR"
 ENTRY_VERSION: Final = 1
-KEY_SUITE: Final = 0x01  # X25519 public key for envelope suites 1 and 2
+KEY_SUITE: Final = 0x01  # X25519 public key for envelope suites 1, 2 and 3
 SIGNATURE_LEN: Final = 64
 MAX_ENTRY_BYTES: Final = 1024
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
