@@ -6,7 +6,10 @@ that the sender holds the static private key of the sender key id in the header,
 signature to compute or verify. Suite 2 (several recipients) encrypts the payload once
 under a fresh content key and wraps that key for each recipient with the same HPKE auth
 mode; each wrap also authenticates a digest of the payload ciphertext, so one recipient
-(who learns the content key) cannot alter the payload for the others.
+(who learns the content key) cannot alter the payload for the others. Suite 3 (a stream
+to one recipient, one HPKE context reused) lives in :mod:`fleetward.e2e.stream`;
+:func:`open_envelope` opens all three, and :class:`~fleetward.e2e.channel.Sealer` is
+what senders normally use.
 
 The associated data binds the whole header and the MQTT topic, so a ciphertext cannot
 be moved to another topic, sender, recipient or sequence number. The sequence number is
