@@ -27,10 +27,12 @@ from fleetward.e2e import (
     seq_seed,
 )
 from fleetward.e2e.envelope import SenderKeys
+from fleetward.errors import InvalidInputError
 
 __all__ = ["SealedChannel", "SealedHandler"]
 
 log = logging.getLogger("fleetward.device")
+_MAX_STREAM = 64  # as DeviceClient.publish_telemetry
 
 SealedHandler = Callable[[str, OpenedEnvelope], Awaitable[None] | None]
 """``handler(name, opened)``: a sealed command opened; check ``opened.sender`` is allowed."""
@@ -42,6 +44,8 @@ class SealedChannel:
     ``first_seq``: where the key's sequence counter resumes (persist :attr:`next_seq`);
     without it the counter is seeded from the clock (``unix_seconds << 20``), which only
     grows across restarts. ``stream=False`` seals every message single-shot (suite 1).
+    A keyed stream message lost on the way (the offline queue overflowing, QoS 0) only
+    delays the recipient until the next keyed one (``StreamPolicy.keyed_every``).
     """
 
     def __init__(
@@ -77,9 +81,12 @@ class SealedChannel:
         """Seal ``payload`` for ``recipients`` and queue it on ``devices/{id}/telemetry/{stream}``.
 
         Raises :class:`~fleetward.errors.InvalidInputError` for a bad stream name, payload
-        or recipient list; nothing is queued then (a sequence number may be skipped, which
-        receivers allow).
+        or recipient list; nothing is queued then.
         """
+        # checked before sealing: a stream's keyed message sealed and then not sent would
+        # leave its compact successors unopenable until the next keyed one
+        if not stream or len(stream) > _MAX_STREAM or any(c in stream for c in "/+#\0"):
+            raise InvalidInputError("a telemetry stream is one topic level", code="device.stream")
         topic = f"devices/{self.client.device_id}/telemetry/{stream}"
         sealed = self.sealer.seal(
             payload, topic=topic, recipients=recipients, now=self._clock.now()

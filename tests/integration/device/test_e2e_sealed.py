@@ -22,6 +22,7 @@ from fleetward.e2e import (
     StreamPolicy,
 )
 from fleetward.e2e.stream import KIND_COMPACT, KIND_KEYED
+from fleetward.errors import InvalidInputError
 
 from ._hub import Ports, creds, device_hub, endpoint, next_message, ops_client, provision
 
@@ -52,6 +53,9 @@ def test_sealed_telemetry_and_commands_through_the_hub(tmp_path: Path) -> None:
                 channel.on_sealed_message("#", lambda _n, opened: commands.put_nowait(opened))
                 async with asyncio.timeout(10):
                     await client.wait_connected()
+                with pytest.raises(InvalidInputError):
+                    channel.publish_sealed("a/b", b"x", recipients=[app_key.record])
+                assert channel.next_seq == 10  # refused before sealing: no keyed message lost
                 async with ops_client(lb, f"devices/{device_id}/telemetry/#") as app:
                     for i in range(3):
                         channel.publish_sealed("energy", b"kWh %d" % i, recipients=[app_key.record])
