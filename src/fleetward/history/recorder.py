@@ -46,6 +46,7 @@ class HistoryRecorder:
         "_limits",
         "_queue",
         "_rules",
+        "_running",
         "_service",
         "_tasks",
         "_wake",
@@ -67,6 +68,7 @@ class HistoryRecorder:
         self._queue: deque[Pending] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
         self.stored = 0
         self.dropped = 0
 
@@ -95,14 +97,21 @@ class HistoryRecorder:
     def start(self) -> None:
         """Start the flush and purge tasks on the running loop."""
         loop = asyncio.get_running_loop()
+        self._running = True
         self._tasks = [
             loop.create_task(self._flush_loop(), name="history-flush"),
             loop.create_task(self._purge_loop(), name="history-purge"),
         ]
 
     async def stop(self) -> None:
-        """Cancel the tasks, then store what is still queued."""
-        for task in self._tasks:
+        """End the tasks, then store what is still queued.
+
+        The flush task is asked to finish rather than cancelled, so a batch it already
+        took off the queue is stored and counted; the purge task is cancelled.
+        """
+        self._running = False
+        self._wake.set()
+        for task in self._tasks[1:]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,18 +125,23 @@ class HistoryRecorder:
         while self._queue:
             n = min(len(self._queue), self._limits.batch_max)
             batch = [self._queue.popleft() for _ in range(n)]
-            try:
-                written += await asyncio.to_thread(self._service.store_batch, batch)
+            try:  # shielded: once off the queue, a batch is stored even if we are cancelled
+                done = await asyncio.shield(asyncio.to_thread(self._service.store_batch, batch))
             except FleetwardError:
                 self.dropped += len(batch)
                 log.exception("telemetry history: a batch of %d could not be stored", len(batch))
-        self.stored += written
+            else:
+                self.stored += done
+                written += done
         return written
 
     async def _flush_loop(self) -> None:
-        while True:
+        # asyncio.timeout, not wait_for: on 3.11, wait_for returns the waiter's result when
+        # a cancel lands just as the wake-up does, and ``stop`` would then wait forever.
+        while self._running:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._limits.flush_interval)
+                async with asyncio.timeout(self._limits.flush_interval):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
