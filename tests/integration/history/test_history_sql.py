@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from fleetward.clock import ManualClock
 from fleetward.history import HistoryService, Pending, SqlHistory, telemetry_history
@@ -74,3 +74,43 @@ def test_a_blob_moved_to_another_row_does_not_open(store: Store, tmp_path: Path)
     with pytest.raises(UndecryptableError):
         history.query(t, "d", stream="rpm2")
     assert [r.payload for r in history.query(t, "d", stream=second.stream)] == [b"two"]
+
+
+def test_blobs_swapped_between_rows_do_not_open(store: Store, tmp_path: Path) -> None:
+    """Same owner, same key: swapping two rows' blobs (times or devices apart) is refused."""
+    reg = RegistryService(store, ManualClock(T0))
+    t = reg.create_tenant("acme").id
+    o = reg.create_owner(Scope(t), "alice").id
+    history = _service(store, tmp_path, {(t, "d1"): o, (t, "d2"): o})
+    later = T0 + dt.timedelta(microseconds=1)
+    history.store_batch(
+        [
+            _pending(t, "d1", "temp", T0, b"21.5"),
+            _pending(t, "d1", "temp", later, b"99.9"),
+            _pending(t, "d2", "temp", T0, b"other device"),
+        ]
+    )
+    first, second = history.query(t, "d1")
+    (third,) = history.query(t, "d2")
+    c = telemetry_history.c
+
+    def blob(row_id: int) -> bytes:
+        with store.engine.connect() as conn:
+            return bytes(conn.execute(select(c.blob).where(c.id == row_id)).scalar_one())
+
+    def swap(a: int, b: int) -> None:
+        blob_a, blob_b = blob(a), blob(b)
+        with store.engine.begin() as conn:
+            conn.execute(update(telemetry_history).where(c.id == a).values(blob=blob_b))
+            conn.execute(update(telemetry_history).where(c.id == b).values(blob=blob_a))
+
+    swap(first.id, second.id)  # one microsecond apart
+    with pytest.raises(UndecryptableError):
+        history.query(t, "d1")
+    swap(first.id, second.id)
+    assert [r.payload for r in history.query(t, "d1")] == [b"21.5", b"99.9"]
+    swap(first.id, third.id)  # same time, same stream, another device
+    with pytest.raises(UndecryptableError):
+        history.query(t, "d1")
+    with pytest.raises(UndecryptableError):
+        history.query(t, "d2")
