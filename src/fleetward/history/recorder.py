@@ -2,15 +2,18 @@
 
 :meth:`HistoryRecorder.tap` is the broker router's publish tap: it runs on the loop, so
 it only filters (a device's own telemetry, an opted-in stream, within the size bound)
-and queues. A task drains the queue every ``flush_interval`` (sooner when a batch is
-full) and stores it on a worker thread; another task purges expired rows. Nothing is
-dropped silently: a full queue or an oversized payload is counted and logged.
+and queues. Each publish gets a receive time at least 1 µs after the previous one, so
+(device, stream, time), which the stored blob's AAD binds, names one row. A task drains
+the queue every ``flush_interval`` (sooner when a batch is full) and stores it on a
+worker thread; another task purges expired rows. Nothing is dropped silently: a full
+queue or an oversized payload is counted and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -25,6 +28,8 @@ from fleetward.history.service import HistoryService, Pending
 __all__ = ["HistoryRecorder", "RecorderLimits"]
 
 log = logging.getLogger("fleetward.history")
+
+_TICK = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class HistoryRecorder:
 
     __slots__ = (
         "_clock",
+        "_last",
         "_limits",
         "_queue",
         "_rules",
@@ -69,6 +75,7 @@ class HistoryRecorder:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self._last = dt.datetime.min.replace(tzinfo=dt.UTC)
         self.stored = 0
         self.dropped = 0
 
@@ -88,8 +95,12 @@ class HistoryRecorder:
             if self.dropped & (self.dropped - 1) == 0:  # 1, 2, 4, 8…: no log flood
                 log.warning("telemetry history: %d publishes not recorded", self.dropped)
             return
+        now = self._clock.now()
+        if now <= self._last:  # one µs apart at least: the AAD then names a single row
+            now = self._last + _TICK
+        self._last = now
         self._queue.append(
-            Pending(identity.tenant_id, parsed[0], parsed[1], self._clock.now(), retention, payload)
+            Pending(identity.tenant_id, parsed[0], parsed[1], now, retention, payload)
         )
         if len(self._queue) >= limits.batch_max:
             self._wake.set()

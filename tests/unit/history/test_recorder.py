@@ -81,3 +81,13 @@ def test_stop_ends_the_flush_task_even_when_a_wake_races_the_cancel() -> None:
         return sum(len(b) for b in sink.batches)
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_receive_times_are_distinct_so_the_aad_names_one_row() -> None:
+    sink = _Sink()
+    rec = _recorder(sink)  # a clock that never moves: every publish at T0
+    for i in range(3):
+        rec.tap(DEV, "devices/d1/telemetry/temp", str(i).encode())
+    asyncio.run(rec.flush())
+    times = [p.received_at for p in sink.batches[0]]
+    assert times == [T0 + dt.timedelta(microseconds=i) for i in range(3)]
