@@ -159,6 +159,9 @@ def _ingest_once(encrypted: bool, n: int, batch: int) -> float:
         if encrypted:
             create_key_file(root / "keys" / "kek", root / "data")
             kek = FileKeyProvider.load(root / "keys" / "kek", root / "data")
+            earlier = Vault(SqlDataKeys(store.engine), kek, clock)  # a previous hub run made
+            for o in owners:  # the owners' data keys; this one starts with a cold cache
+                earlier.ensure_key(OwnerRef(tenant, o))
             sealer = Vault(SqlDataKeys(store.engine), kek, clock)
         history = HistoryService(SqlHistory(store.engine), sealer, lambda _t, d: owner_of.get(d))
         try:
@@ -167,7 +170,9 @@ def _ingest_once(encrypted: bool, n: int, batch: int) -> float:
             store.close()
 
 
-def _history_rows(n: int, batch: int, rounds: int) -> list[tuple[str, float]]:
+def _history_rows(n: int, batch: int, rounds: int) -> tuple[list[tuple[str, float]], float]:
+    """The two medians, and the median of the per-round ratios (each round's two runs are
+    back to back, so the paired ratio shrugs off the load drifting between rounds)."""
     plain: list[float] = []
     enc: list[float] = []
     for r in range(rounds):  # interleaved, each order half the time: drift hits both alike
@@ -176,15 +181,16 @@ def _history_rows(n: int, batch: int, rounds: int) -> list[tuple[str, float]]:
             (enc if encrypted else plain).append(_ingest_once(encrypted, n, batch))
     ratios = sorted(e / p for e, p in zip(enc, plain, strict=True))
     print(
-        f"history ingest, encrypted ÷ plaintext per round: {', '.join(f'{x:.2f}' for x in ratios)}"
+        f"history ingest, encrypted ÷ plaintext by round: {', '.join(f'{x:.2f}' for x in ratios)}"
     )
-    return [
+    rows = [
         ("history ingest, plaintext rows, tap → commit (rows/s, median)", statistics.median(plain)),
         (
             "history ingest, vault-encrypted rows, tap → commit (rows/s, median)",
             statistics.median(enc),
         ),
     ]
+    return rows, statistics.median(ratios)
 
 
 def main() -> None:
@@ -197,7 +203,8 @@ def main() -> None:
     parser.add_argument("--history-only", action="store_true", help="skip the broker part")
     args = parser.parse_args()
     rows = [] if args.history_only else _broker_rows(args.duration, args.rounds)
-    rows += _history_rows(args.rows, 500, args.ingest_rounds)
+    ingest_rows, ingest_ratio = _history_rows(args.rows, 500, args.ingest_rounds)
+    rows += ingest_rows
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':{width}s}  {'value':>12s}")
     for name, value in rows:
@@ -207,10 +214,8 @@ def main() -> None:
         print(
             f"{'sealed ÷ plain broker throughput (target ≥ 0.90)':{width}s}  {broker_ratio:12.2f}"
         )
-    ingest_ratio = rows[-1][1] / rows[-2][1]
-    print(
-        f"{'encrypted ÷ plaintext history ingest (target ≥ 0.70)':{width}s}  {ingest_ratio:12.2f}"
-    )
+    label = "encrypted ÷ plaintext history ingest, median by round (target ≥ 0.70)"
+    print(f"{label:{width}s}  {ingest_ratio:12.2f}")
 
 
 if __name__ == "__main__":
