@@ -11,7 +11,13 @@ from sqlalchemy import select, update
 from fleetward.clock import ManualClock
 from fleetward.history import HistoryService, Pending, SqlHistory, telemetry_history
 from fleetward.registry import RegistryService, Scope, Store
-from fleetward.vault import FileKeyProvider, UndecryptableError, Vault, create_key_file
+from fleetward.vault import (
+    FileKeyProvider,
+    OwnerRef,
+    UndecryptableError,
+    Vault,
+    create_key_file,
+)
 from fleetward.vault.sql import SqlDataKeys
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
@@ -114,3 +120,37 @@ def test_blobs_swapped_between_rows_do_not_open(store: Store, tmp_path: Path) ->
         history.query(t, "d1")
     with pytest.raises(UndecryptableError):
         history.query(t, "d2")
+
+
+def test_shredding_stops_ingest_and_reads_at_once_despite_the_cache(
+    store: Store, tmp_path: Path
+) -> None:
+    """The history's vault has the owner's key cached; the shred still takes effect in the
+    same call: later batches for that owner are refused, stored rows no longer open."""
+    reg = RegistryService(store, ManualClock(T0))
+    t = reg.create_tenant("acme").id
+    alice = reg.create_owner(Scope(t), "alice").id
+    bob = reg.create_owner(Scope(t), "bob").id
+    create_key_file(tmp_path / "keys" / "kek", tmp_path / "data")
+    kek = FileKeyProvider.load(tmp_path / "keys" / "kek", tmp_path / "data")
+    vault = Vault(SqlDataKeys(store.engine), kek, ManualClock(T0), cache_ttl=dt.timedelta(days=1))
+    owners = {"d1": alice, "d2": bob}
+    history = HistoryService(SqlHistory(store.engine), vault, lambda _t, d: owners.get(d))
+    assert (
+        history.store_batch(
+            [_pending(t, "d1", "temp", T0, b"a"), _pending(t, "d2", "temp", T0, b"b")]
+        )
+        == 2
+    )
+    assert [r.payload for r in history.query(t, "d1")] == [b"a"]  # alice's key is cached
+    vault.shred(OwnerRef(t, alice))
+    with pytest.raises(UndecryptableError):
+        history.query(t, "d1")
+    later = T0 + dt.timedelta(seconds=1)
+    stored = history.store_batch(
+        [_pending(t, "d1", "temp", later, b"a2"), _pending(t, "d2", "temp", later, b"b2")]
+    )
+    assert stored == 1  # bob's only; alice gets no fresh key
+    assert history.skipped == 1
+    assert history.erase_owner(t, alice) == 1
+    assert [r.payload for r in history.query(t, "d2")] == [b"b", b"b2"]
