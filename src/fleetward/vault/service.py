@@ -33,7 +33,6 @@ from fleetward.vault.blob import (
     seal_blob,
     seal_blobs,
 )
-from fleetward.vault.nonces import NoncePool
 from fleetward.vault.ports import (
     DataKeyRecord,
     DataKeyStorage,
@@ -77,7 +76,6 @@ class Vault:
         "_generation",
         "_lock",
         "_max_plaintext",
-        "_nonces",
         "_provider",
         "_random",
         "_storage",
@@ -101,8 +99,7 @@ class Vault:
         self._cache_size = cache_size
         self._cache_ttl = cache_ttl
         self._max_plaintext = max_plaintext
-        self._random = random  # data keys and key ids
-        self._nonces = NoncePool(random)  # GCM nonces, read from ``random`` in blocks
+        self._random = random
         self._lock = threading.Lock()
         self._generation = 0
         """Bumped (under ``_lock``) by :meth:`shred` and :meth:`rotate_kek`: a key read from
@@ -151,7 +148,7 @@ class Vault:
                 code="vault.too_large",
             )
         cached = self._key_for(owner, create=True)
-        return seal_blob(cached.key, cached.dek_id, owner, plaintext, aad, self._nonces)
+        return seal_blob(cached.key, cached.dek_id, owner, plaintext, aad, self._random)
 
     def encrypt_many(self, owner: OwnerRef, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
         """:meth:`encrypt` of each ``(plaintext, aad)`` for one owner, with one key lookup
@@ -163,7 +160,7 @@ class Vault:
                     code="vault.too_large",
                 )
         cached = self._key_for(owner, create=True)
-        return seal_blobs(cached.key, cached.dek_id, owner, items, self._nonces)
+        return seal_blobs(cached.key, cached.dek_id, owner, items, self._random)
 
     def decrypt(self, owner: OwnerRef, blob: bytes, aad: bytes = b"") -> bytes:
         """Open a blob sealed for ``owner`` with the same ``aad``.
