@@ -18,7 +18,7 @@ from fleetward.history.model import (
     telemetry_stream,
 )
 from fleetward.history.recorder import HistoryRecorder, RecorderLimits
-from fleetward.history.service import HistoryService, OwnerLookup, Pending
+from fleetward.history.service import HistoryService, OwnerLookup, Pending, RowSealer
 from fleetward.history.sql import SqlHistory, StoredRow
 from fleetward.history.tables import telemetry_history
 
@@ -28,6 +28,7 @@ __all__ = [
     "OwnerLookup",
     "Pending",
     "RecorderLimits",
+    "RowSealer",
     "SqlHistory",
     "StoredRow",
     "StreamRule",

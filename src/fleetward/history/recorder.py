@@ -2,15 +2,18 @@
 
 :meth:`HistoryRecorder.tap` is the broker router's publish tap: it runs on the loop, so
 it only filters (a device's own telemetry, an opted-in stream, within the size bound)
-and queues. A task drains the queue every ``flush_interval`` (sooner when a batch is
-full) and stores it on a worker thread; another task purges expired rows. Nothing is
-dropped silently: a full queue or an oversized payload is counted and logged.
+and queues. Each publish gets a receive time at least 1 µs after the previous one, so
+(device, stream, time), which the stored blob's AAD binds, names one row. A task drains
+the queue every ``flush_interval`` (sooner when a batch is full) and stores it on a
+worker thread; another task purges expired rows. Nothing is dropped silently: a full
+queue or an oversized payload is counted and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -25,6 +28,8 @@ from fleetward.history.service import HistoryService, Pending
 __all__ = ["HistoryRecorder", "RecorderLimits"]
 
 log = logging.getLogger("fleetward.history")
+
+_TICK = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +48,11 @@ class HistoryRecorder:
 
     __slots__ = (
         "_clock",
+        "_last",
         "_limits",
         "_queue",
         "_rules",
+        "_running",
         "_service",
         "_tasks",
         "_wake",
@@ -67,6 +74,8 @@ class HistoryRecorder:
         self._queue: deque[Pending] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._last = dt.datetime.min.replace(tzinfo=dt.UTC)
         self.stored = 0
         self.dropped = 0
 
@@ -86,8 +95,12 @@ class HistoryRecorder:
             if self.dropped & (self.dropped - 1) == 0:  # 1, 2, 4, 8…: no log flood
                 log.warning("telemetry history: %d publishes not recorded", self.dropped)
             return
+        now = self._clock.now()
+        if now <= self._last:  # one µs apart at least: the AAD then names a single row
+            now = self._last + _TICK
+        self._last = now
         self._queue.append(
-            Pending(identity.tenant_id, parsed[0], parsed[1], self._clock.now(), retention, payload)
+            Pending(identity.tenant_id, parsed[0], parsed[1], now, retention, payload)
         )
         if len(self._queue) >= limits.batch_max:
             self._wake.set()
@@ -95,14 +108,21 @@ class HistoryRecorder:
     def start(self) -> None:
         """Start the flush and purge tasks on the running loop."""
         loop = asyncio.get_running_loop()
+        self._running = True
         self._tasks = [
             loop.create_task(self._flush_loop(), name="history-flush"),
             loop.create_task(self._purge_loop(), name="history-purge"),
         ]
 
     async def stop(self) -> None:
-        """Cancel the tasks, then store what is still queued."""
-        for task in self._tasks:
+        """End the tasks, then store what is still queued.
+
+        The flush task is asked to finish rather than cancelled, so a batch it already
+        took off the queue is stored and counted; the purge task is cancelled.
+        """
+        self._running = False
+        self._wake.set()
+        for task in self._tasks[1:]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,18 +136,23 @@ class HistoryRecorder:
         while self._queue:
             n = min(len(self._queue), self._limits.batch_max)
             batch = [self._queue.popleft() for _ in range(n)]
-            try:
-                written += await asyncio.to_thread(self._service.store_batch, batch)
+            try:  # shielded: once off the queue, a batch is stored even if we are cancelled
+                done = await asyncio.shield(asyncio.to_thread(self._service.store_batch, batch))
             except FleetwardError:
                 self.dropped += len(batch)
                 log.exception("telemetry history: a batch of %d could not be stored", len(batch))
-        self.stored += written
+            else:
+                self.stored += done
+                written += done
         return written
 
     async def _flush_loop(self) -> None:
-        while True:
+        # asyncio.timeout, not wait_for: on 3.11, wait_for returns the waiter's result when
+        # a cancel lands just as the wake-up does, and ``stop`` would then wait forever.
+        while self._running:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._limits.flush_interval)
+                async with asyncio.timeout(self._limits.flush_interval):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 

@@ -73,6 +73,7 @@ class Vault:
         "_cache_size",
         "_cache_ttl",
         "_clock",
+        "_generation",
         "_lock",
         "_max_plaintext",
         "_provider",
@@ -100,6 +101,9 @@ class Vault:
         self._max_plaintext = max_plaintext
         self._random = random
         self._lock = threading.Lock()
+        self._generation = 0
+        """Bumped (under ``_lock``) by :meth:`shred` and :meth:`rotate_kek`: a key read from
+        storage before a bump is used for the call in flight but never cached."""
 
     @property
     def kek_id(self) -> str:
@@ -183,11 +187,15 @@ class Vault:
 
         Leaves a tombstone so no new DEK is made for this owner. Returns whether a live
         key was destroyed (``False`` if there was none or it was already shredded).
-        Other processes stop decrypting within ``cache_ttl``.
+        This vault stops using the key before this returns (the cached key is dropped
+        before and after the storage write, and a lookup racing it does not re-cache it);
+        other processes stop decrypting within ``cache_ttl``.
         """
-        with self._lock:
-            self._cache.pop(owner, None)
-        return self._storage.shred(owner, self._new_dek_id(), self._clock.now())
+        self._forget(owner)
+        try:
+            return self._storage.shred(owner, self._new_dek_id(), self._clock.now())
+        finally:
+            self._forget(owner)
 
     def rotate_kek(self, new: KeyProvider) -> RotationReport:
         """Re-wrap every live DEK under ``new``, then use ``new``; data stays as it is.
@@ -214,7 +222,10 @@ class Vault:
             if len(page) < _ROTATION_PAGE:
                 break
             after = page[-1].dek_id
-        self._provider = new
+        with self._lock:  # cached DEKs are unchanged, but each is unwrapped again under
+            self._provider = new  # the new KEK before use: a bad re-wrap shows at once
+            self._generation += 1
+            self._cache.clear()
         return RotationReport(old.kek_id, new.kek_id, rewrapped, already)
 
     def _rewrap(self, record: DataKeyRecord, old: KeyProvider, new: KeyProvider) -> bool:
@@ -237,6 +248,7 @@ class Vault:
             if cached is not None and now - cached.loaded_at < self._cache_ttl:
                 self._cache.move_to_end(owner)
                 return cached
+            generation = self._generation
         record = self._storage.for_owner(owner)
         if record is None:
             if not create:
@@ -255,11 +267,17 @@ class Vault:
         fresh = _Cached(record.dek_id, key, now)
         if self._cache_size > 0 and self._cache_ttl > dt.timedelta(0):
             with self._lock:
-                self._cache[owner] = fresh
-                self._cache.move_to_end(owner)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+                if generation == self._generation:  # no shred or rotation since the read
+                    self._cache[owner] = fresh
+                    self._cache.move_to_end(owner)
+                    while len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
         return fresh
+
+    def _forget(self, owner: OwnerRef) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache.pop(owner, None)
 
     def _create(self, owner: OwnerRef, now: dt.datetime) -> DataKeyRecord:
         dek_id = self._new_dek_id()

@@ -58,3 +58,36 @@ def test_oversized_payloads_and_a_full_queue_are_counted() -> None:
         rec.tap(DEV, "devices/d1/telemetry/temp", payload)
     assert rec.dropped == 2
     assert asyncio.run(rec.flush()) == 2
+
+
+def test_stop_ends_the_flush_task_even_when_a_wake_races_the_cancel() -> None:
+    """``stop`` right after a wake-up neither hangs (``asyncio.wait_for`` on 3.11 swallows
+    a cancel that lands with the wake-up) nor loses the batch the flush task took."""
+
+    async def scenario() -> int:
+        sink = _Sink()
+        rec = _recorder(sink, batch_max=2, flush_interval=60.0)
+        rec.start()
+        await asyncio.sleep(0)  # the flush task is waiting for a wake-up
+        rec.tap(DEV, "devices/d1/telemetry/temp", b"1")
+        rec.tap(DEV, "devices/d1/telemetry/temp", b"2")  # a full batch: wake
+        await asyncio.sleep(0)  # the flush task takes the batch as stop begins
+        tasks = list(rec._tasks)
+        stopping = asyncio.create_task(rec.stop())
+        await asyncio.sleep(0.5)
+        assert stopping.done(), "stop() hangs"
+        assert all(t.done() for t in tasks)
+        assert rec.stored == 2
+        return sum(len(b) for b in sink.batches)
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_receive_times_are_distinct_so_the_aad_names_one_row() -> None:
+    sink = _Sink()
+    rec = _recorder(sink)  # a clock that never moves: every publish at T0
+    for i in range(3):
+        rec.tap(DEV, "devices/d1/telemetry/temp", str(i).encode())
+    asyncio.run(rec.flush())
+    times = [p.received_at for p in sink.batches[0]]
+    assert times == [T0 + dt.timedelta(microseconds=i) for i in range(3)]
