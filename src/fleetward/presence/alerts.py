@@ -183,7 +183,21 @@ class AlertEngine:
         out: list[AlertSignal] = []
         for site in self._sites:
             out += self._correlate(site, now)
+        # The common case, an online device with a few recent connects, can change nothing
+        # here; skipping it keeps the tick (on the hub's loop) short with a large fleet.
+        horizon = now - dt.timedelta(seconds=self.rules.reconnect_window)
+        loop_at = self.rules.reconnect_count
         for dev in self._devices.values():
+            connects = dev.connects
+            if (
+                dev.status is _S.ONLINE
+                and not dev.held
+                and (
+                    (connects and connects[0] >= horizon and len(connects) < loop_at)
+                    or (not connects and not self._active)
+                )
+            ):
+                continue
             out += self._device_rules(dev, now)
         return out
 
@@ -200,6 +214,9 @@ class AlertEngine:
         members = self._sites[site]
         if len(members) < r.site_min_devices:
             return []
+        devices = self._devices
+        if site not in self._covered and not any(devices[d].status is _S.OFFLINE for d in members):
+            return []  # nobody is down, so no outage opens (site_share > 0)
         devs = [self._devices[d] for d in sorted(members)]
         window = dt.timedelta(seconds=r.site_window)
         recent = [
