@@ -2,8 +2,9 @@
 
 Connections are :class:`~fleetward.broker.protocol.MqttProtocol` objects; routing lives
 in :class:`~fleetward.broker.router.Router`. Revocation uses :meth:`Broker.kick` (cut the
-live connections of an identity or client id at once, optionally ending their sessions)
-and :meth:`Broker.drop_subscriptions`.
+live connections of an identity or client id at once, optionally ending their sessions),
+:meth:`Broker.enforce` (which finds a subject's sessions through
+:class:`~fleetward.broker.subjects.SubjectIndex`) and :meth:`Broker.drop_subscriptions`.
 """
 
 from __future__ import annotations
