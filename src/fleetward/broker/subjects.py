@@ -30,7 +30,9 @@ class SubjectIndex:
     __slots__ = ("_by_subject", "_expiries", "_order", "_timed")
 
     def __init__(self) -> None:
-        self._by_subject: dict[str, dict[str, Session]] = {}
+        # one session alone is held as is (most subjects have one; a dict each would cost
+        # ~200 bytes per session), several as client id → session
+        self._by_subject: dict[str, Session | dict[str, Session]] = {}
         self._expiries: list[tuple[float, int, Session]] = []
         self._order = itertools.count()
         self._timed = 0  # indexed sessions whose identity expires: the heap's live entries
@@ -49,8 +51,15 @@ class SubjectIndex:
         if self._indexed(session):
             return
         client_id = session.client_id
+        by_subject = self._by_subject
         for key in self._keys(session):
-            self._by_subject.setdefault(key, {})[client_id] = session
+            held = by_subject.get(key)
+            if held is None or (isinstance(held, Session) and held.client_id == client_id):
+                by_subject[key] = session
+            elif isinstance(held, Session):
+                by_subject[key] = {held.client_id: held, client_id: session}
+            else:
+                held[client_id] = session
         expires_at = session.identity.expires_at
         if expires_at is not None:
             self._timed += 1
@@ -65,17 +74,22 @@ class SubjectIndex:
         if session.identity.expires_at is not None:
             self._timed -= 1
         client_id = session.client_id
+        by_subject = self._by_subject
         for key in self._keys(session):
-            held = self._by_subject.get(key)
-            if held is not None and held.get(client_id) is session:
+            held = by_subject.get(key)
+            if held is session:
+                del by_subject[key]
+            elif isinstance(held, dict) and held.get(client_id) is session:
                 del held[client_id]
-                if not held:
-                    del self._by_subject[key]
+                if len(held) == 1:
+                    (by_subject[key],) = held.values()
 
     def of(self, subject: str) -> list[Session]:
         """The sessions whose identity is ``subject`` or carries it as a token id."""
         held = self._by_subject.get(subject)
-        return list(held.values()) if held else []
+        if held is None:
+            return []
+        return [held] if isinstance(held, Session) else list(held.values())
 
     def expiring(self, now: float) -> list[Session]:
         """Indexed sessions whose token's ``expires_at`` is at or before ``now``.
@@ -102,7 +116,9 @@ class SubjectIndex:
 
     def _indexed(self, session: Session) -> bool:
         held = self._by_subject.get(session.identity.name)
-        return held is not None and held.get(session.client_id) is session
+        if isinstance(held, dict):
+            return held.get(session.client_id) is session
+        return held is session
 
     def _compact(self) -> None:
         """Keep one entry per indexed session whose current identity expires."""
