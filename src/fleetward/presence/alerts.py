@@ -181,8 +181,10 @@ class AlertEngine:
     def tick(self, now: dt.datetime) -> list[AlertSignal]:
         """Evaluate every time-based rule at ``now``; site correlation first."""
         out: list[AlertSignal] = []
-        for site in self._sites:
-            out += self._correlate(site, now)
+        devices = self._devices
+        for site, members in self._sites.items():
+            if site in self._covered or any(devices[d].status is _S.OFFLINE for d in members):
+                out += self._correlate(site, now)  # else nobody is down: none opens (share > 0)
         # The common case, an online device with a few recent connects, can change nothing
         # here; skipping it keeps the tick (on the hub's loop) short with a large fleet.
         horizon = now - dt.timedelta(seconds=self.rules.reconnect_window)
@@ -214,9 +216,6 @@ class AlertEngine:
         members = self._sites[site]
         if len(members) < r.site_min_devices:
             return []
-        devices = self._devices
-        if site not in self._covered and not any(devices[d].status is _S.OFFLINE for d in members):
-            return []  # nobody is down, so no outage opens (site_share > 0)
         devs = [self._devices[d] for d in sorted(members)]
         window = dt.timedelta(seconds=r.site_window)
         recent = [
