@@ -6,7 +6,8 @@ are called from a worker thread, as the REST API's thread pool calls them. With
 ``--sessions`` devices connected (token auth on a loopback TCP listener), it revokes
 ``--revocations`` of them one at a time and measures from the call to the moment the
 client's socket closes, and from the call to its return. Then it measures CONNECT/CONNACK
-cycles per second over TLS with a token per device.
+cycles per second over TLS with a token per device, and the same devices reconnecting over
+TCP with the tokens they just used (a reconnect storm: the hub has verified them before).
 """
 
 from __future__ import annotations
@@ -224,13 +225,15 @@ async def revocations(
     }
 
 
-async def tls_connect_rate(devices: list[tuple[str, str]], port: int, ca: Path) -> float:
-    ctx = ssl.create_default_context(cafile=str(ca))
+async def connect_rate(devices: list[tuple[str, str]], port: int, ca: Path | None = None) -> float:
+    """CONNECT/CONNACK per second for ``devices`` (over TLS when ``ca`` is given)."""
+    ctx = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     t0 = time.perf_counter()
     clients = await connect_all(devices, port, ctx)
     rate = len(devices) / (time.perf_counter() - t0)
     for c in clients:
         c.close()
+    await asyncio.wait_for(asyncio.gather(*(c.lost for c in clients)), 30)
     return rate
 
 
@@ -254,9 +257,10 @@ async def run(sessions: int, k: int, connects: int) -> dict[str, float]:
             results = {f"token connects, TCP ({sessions}) (conn/s)": rate}
             results.update(await revocations(hub, tenant, clients, k))
         await asyncio.sleep(1.0)
-        results[f"token connects, TLS ({connects}) (conn/s)"] = await tls_connect_rate(
-            devices[sessions:], tls, ca
-        )
+        fresh = devices[sessions:]
+        results[f"token connects, TLS ({connects}) (conn/s)"] = await connect_rate(fresh, tls, ca)
+        await asyncio.sleep(1.0)
+        results[f"token reconnects, TCP ({connects}) (conn/s)"] = await connect_rate(fresh, tcp)
         return results
 
 

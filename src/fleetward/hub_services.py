@@ -116,7 +116,7 @@ class HubServices:
         hub = self._access.hub
         while True:
             await asyncio.sleep(_EXPIRY_SWEEP)
-            cut, _ = self._broker.enforce(hub.expired, _keep)
+            cut = self._broker.expire(hub.expired)  # only sessions whose token is due
             if cut:
                 log.info("%d sessions ended: their token expired", cut)
 
@@ -175,11 +175,6 @@ class HubServices:
             self._broker.publish(topic, answer, qos=1)
 
         self._spawn(run(), f"answer {topic}")
-
-
-def _keep(_identity: Identity, _client_id: str, _topic_filter: str) -> bool:
-    """Token expiry takes no subscription away from a session that stays."""
-    return True
 
 
 def _nothing(_subject: str | None = None) -> None:

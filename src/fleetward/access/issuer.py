@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from fleetward.access.acl import Acl
-from fleetward.access.jws import ALGORITHM
+from fleetward.access.jws import ALGORITHM, verified_kid
+from fleetward.access.token_cache import VerifiedTokens
 from fleetward.access.tokens import (
     DEFAULT_LEEWAY,
     DEFAULT_MAX_LIFETIME,
@@ -20,6 +21,7 @@ from fleetward.access.tokens import (
     TokenClaims,
     TokenKind,
     attenuate,
+    check_claims,
     mint,
     verify,
 )
@@ -57,6 +59,7 @@ class TokenIssuer:
         "_new_jti",
         "_revoked",
         "_ring",
+        "_verified",
         "audience",
         "default_ttl",
         "issuer",
@@ -76,6 +79,7 @@ class TokenIssuer:
         leeway: dt.timedelta = DEFAULT_LEEWAY,
         revoked: Callable[[str], bool] = _never_revoked,
         new_jti: Callable[[], str] = _default_jti,
+        cache_size: int = 4096,
     ) -> None:
         if not _SECOND <= default_ttl <= max_lifetime:
             raise ConfigError("token ttl must be between one second and the max lifetime")
@@ -92,6 +96,7 @@ class TokenIssuer:
         self.leeway = leeway
         self._revoked = revoked
         self._new_jti = new_jti
+        self._verified = VerifiedTokens(cache_size)
 
     def issue(
         self,
@@ -154,9 +159,25 @@ class TokenIssuer:
         return self._verify_at(token, self._clock.now(), tenant)
 
     def _verify_at(self, token: str, now: dt.datetime, tenant: str | None) -> TokenClaims:
-        return verify(
+        keys = self._ring.verify_keys(now=now)
+        known = self._verified.get(token)
+        if known is not None:
+            kid, claims = known
+            if kid in keys:  # signed by a key that still verifies: only the claims' checks
+                return check_claims(
+                    claims,
+                    now=now,
+                    issuer=self.issuer,
+                    audience=self.audience,
+                    tenant=tenant,
+                    revoked=self._revoked,
+                    leeway=self.leeway,
+                    max_lifetime=self.max_lifetime,
+                )
+            self._verified.drop(token)  # its key retired: the full check refuses it
+        claims = verify(
             token,
-            self._ring.verify_keys(now=now),
+            keys,
             now=now,
             issuer=self.issuer,
             audience=self.audience,
@@ -165,6 +186,8 @@ class TokenIssuer:
             leeway=self.leeway,
             max_lifetime=self.max_lifetime,
         )
+        self._verified.put(token, verified_kid(token), claims)
+        return claims
 
     def rotate(self) -> str:
         """Make a new signing key; the old one verifies until the overlap ends. Returns its kid."""

@@ -21,7 +21,7 @@ from typing import Final
 from fleetward.crypto import SigningKey, VerifyKey
 from fleetward.errors import AuthenticationError
 
-__all__ = ["ALGORITHM", "MAX_HEADER_SIZE", "TYPE", "sign_compact", "verify_compact"]
+__all__ = ["ALGORITHM", "MAX_HEADER_SIZE", "TYPE", "sign_compact", "verified_kid", "verify_compact"]
 
 ALGORITHM: Final = "EdDSA"
 """RFC 8037 §3.1: the one JWS ``alg`` for Ed25519 keys."""
@@ -113,6 +113,14 @@ def sign_compact(payload: Mapping[str, object], key: SigningKey) -> str:
 
 def _dumps(value: Mapping[str, object]) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
+
+
+def verified_kid(token: str) -> str:
+    """The ``kid`` of a token :func:`verify_compact` has already accepted."""
+    kid = _json_object(_b64decode(token.split(".", 1)[0])).get("kid")
+    if not isinstance(kid, str):  # verify_compact refuses such a token before this
+        raise _fail("token.header", "the access token header is incomplete")
+    return kid
 
 
 def verify_compact(

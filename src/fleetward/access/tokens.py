@@ -32,6 +32,7 @@ __all__ = [
     "TokenClaims",
     "TokenKind",
     "attenuate",
+    "check_claims",
     "mint",
     "new_jti",
     "verify",
@@ -242,6 +243,36 @@ def verify(
         claims = TokenClaims.from_json(payload)
     except InvalidInputError as e:
         raise _refuse("token.claims", "the access token claims are invalid") from e
+    return check_claims(
+        claims,
+        now=now,
+        issuer=issuer,
+        audience=audience,
+        tenant=tenant,
+        revoked=revoked,
+        leeway=leeway,
+        max_lifetime=max_lifetime,
+    )
+
+
+def check_claims(
+    claims: TokenClaims,
+    *,
+    now: dt.datetime,
+    issuer: str,
+    audience: str,
+    tenant: str | None = None,
+    revoked: Callable[[str], bool] | Container[str] = frozenset(),
+    leeway: dt.timedelta = DEFAULT_LEEWAY,
+    max_lifetime: dt.timedelta = DEFAULT_MAX_LIFETIME,
+) -> TokenClaims:
+    """:func:`verify`'s checks after the signature, in its order: ``claims`` if they pass.
+
+    Split out so a verifier that already checked the signature of these exact claims
+    (a cache keyed by the token) still applies every time- and revocation-dependent
+    rule at each use.
+    """
+    _require_aware(now)
     if claims.iss != issuer:
         raise _refuse("token.issuer", "the access token has the wrong issuer")
     if claims.aud != audience:

@@ -2,8 +2,9 @@
 
 Connections are :class:`~fleetward.broker.protocol.MqttProtocol` objects; routing lives
 in :class:`~fleetward.broker.router.Router`. Revocation uses :meth:`Broker.kick` (cut the
-live connections of an identity or client id at once, optionally ending their sessions)
-and :meth:`Broker.drop_subscriptions`.
+live connections of an identity or client id at once, optionally ending their sessions),
+:meth:`Broker.enforce` (which finds a subject's sessions through
+:class:`~fleetward.broker.subjects.SubjectIndex`) and :meth:`Broker.drop_subscriptions`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fleetward.broker.persistence import BrokerStore
 from fleetward.broker.protocol import MqttProtocol
 from fleetward.broker.router import Router
 from fleetward.broker.session import Message, Session
+from fleetward.broker.subjects import SubjectIndex
 from fleetward.clock import Clock
 from fleetward.errors import FleetwardError, ForbiddenError
 from fleetward.events import AuthRefused, ClientConnected, ClientDisconnected, EventBus
@@ -75,6 +77,8 @@ class Broker:
         self._authenticator = authenticator
         self._authorizer = authorizer
         self.sessions: dict[str, Session] = {}
+        self.subjects = SubjectIndex()
+        """The sessions of each identity and token id, for enforcement (kept current here)."""
         self.connections: set[MqttProtocol] = set()
         self.journal = Journal(store, asyncio.get_running_loop().time)
         self.router = Router(
@@ -177,7 +181,9 @@ class Broker:
         else:
             session, present = existing, True
             session.cancel_timers()  # MQTT-3.1.3-9: a resumed session never sends the will
+        self.subjects.remove(session)  # a resumed session may come back as someone new
         session.identity = identity
+        self.subjects.add(session)
         session.conn = conn
         session.will = connect.will
         requested = (
@@ -321,6 +327,7 @@ class Broker:
         session.queue = None
         session.inflight.clear()
         self.journal.session_ended(session)
+        self.subjects.remove(session)
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
 
@@ -369,26 +376,15 @@ class Broker:
         token id) limits the work to the sessions of that identity or token.
         """
 
-        sessions = self.sessions.values()
-        if subject is None:
-            targets = list(sessions)
-        else:  # one cheap pass to find the subject's sessions, then work on those alone
-            targets = [
-                s for s in sessions if s.identity.name == subject or subject in s.identity.token_ids
-            ]
+        # the index finds the subject's sessions without looking at anyone else's
+        targets = list(self.sessions.values()) if subject is None else self.subjects.of(subject)
         cut = dropped = 0
         for session in targets:
             identity = session.identity
             reason = why(identity)
             if reason is not None:
                 cut += 1
-                conn = session.conn
-                if conn is not None:
-                    conn.will_wanted = False
-                    conn.close(ReasonCode.NOT_AUTHORIZED, reason, discard=True)
-                    self._release(conn, session)
-                session.will = None
-                self._end_session(session)
+                self._cut(session, reason)
                 continue
             for topic_filter, opts in list(session.subscriptions.items()):
                 if not may_subscribe(
@@ -397,6 +393,32 @@ class Broker:
                     dropped += 1
                     self.journal.session_saved(session, connected=session.conn is not None)
         return cut, dropped
+
+    def expire(self, why: Callable[[Identity], str | None]) -> int:
+        """End the sessions whose token has expired by now; returns how many.
+
+        Only sessions whose identity's ``expires_at`` has passed are looked at (the
+        index keeps them in order); ``why`` has the last word, as in :meth:`enforce`.
+        """
+        cut = 0
+        for session in self.subjects.expiring(self.clock.now().timestamp()):
+            reason = why(session.identity)
+            if reason is None:
+                self.subjects.recheck(session)
+                continue
+            cut += 1
+            self._cut(session, reason)
+        return cut
+
+    def _cut(self, session: Session, reason: str) -> None:
+        """Close ``session``'s connection at once (0x87, queue discarded) and end it."""
+        conn = session.conn
+        if conn is not None:
+            conn.will_wanted = False
+            conn.close(ReasonCode.NOT_AUTHORIZED, reason, discard=True)
+            self._release(conn, session)
+        session.will = None
+        self._end_session(session)
 
     def drop_subscriptions(self, match: Callable[[Session, str], bool]) -> int:
         """Remove every subscription ``match(session, filter)`` selects; returns how many."""
@@ -413,6 +435,7 @@ class Broker:
         sessions, retained = self.journal.restore()
         for session, remaining in sessions:
             self.sessions[session.client_id] = session
+            self.subjects.add(session)
             for opts in session.subscriptions.values():
                 self.router.trie.add(opts.topic_filter, session, opts, group=opts.group)
             if remaining is not None:

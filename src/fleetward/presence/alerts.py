@@ -181,9 +181,25 @@ class AlertEngine:
     def tick(self, now: dt.datetime) -> list[AlertSignal]:
         """Evaluate every time-based rule at ``now``; site correlation first."""
         out: list[AlertSignal] = []
-        for site in self._sites:
-            out += self._correlate(site, now)
+        devices = self._devices
+        for site, members in self._sites.items():
+            if site in self._covered or any(devices[d].status is _S.OFFLINE for d in members):
+                out += self._correlate(site, now)  # else nobody is down: none opens (share > 0)
+        # The common case, an online device with a few recent connects, can change nothing
+        # here; skipping it keeps the tick (on the hub's loop) short with a large fleet.
+        horizon = now - dt.timedelta(seconds=self.rules.reconnect_window)
+        loop_at = self.rules.reconnect_count
         for dev in self._devices.values():
+            connects = dev.connects
+            if (
+                dev.status is _S.ONLINE
+                and not dev.held
+                and (
+                    (connects and connects[0] >= horizon and len(connects) < loop_at)
+                    or (not connects and not self._active)
+                )
+            ):
+                continue
             out += self._device_rules(dev, now)
         return out
 

@@ -168,6 +168,8 @@ class PresenceTracker:
 
     def tick(self, now: dt.datetime) -> list[StatusChange]:
         """Flag devices that are connected but have sent nothing for their interval."""
+        if not self.rules.watches_data:
+            return []  # no device can fall silent: skip the O(devices) walk on the hub's loop
         changes: list[StatusChange] = []
         for device_id, entry in self._entries.items():
             if entry.status is not _S.ONLINE or entry.last_seen is None:
