@@ -23,6 +23,7 @@ from pathlib import Path
 from fleetward.clock import Clock, SystemClock
 from fleetward.device.client import DeviceClient
 from fleetward.e2e import (
+    DurableReplayGuard,
     E2EError,
     E2EKeyPair,
     FileReplayJournal,
@@ -76,7 +77,8 @@ class SealedChannel:
         start = seq_seed(self._clock.now()) if first_seq is None else first_seq
         self.sealer = Sealer(key, first_seq=start, policy=policy, stream=stream)
         journal = FileReplayJournal(replay_state or client.store.replay_file)
-        self.opener = Opener([key], senders, replay_store=journal)
+        # margin 0: one fsync per accepted command (they are rare), none lost to a crash
+        self.opener = Opener([key], senders, replay=DurableReplayGuard(journal, max_margin=0))
 
     @property
     def next_seq(self) -> int:

@@ -7,14 +7,17 @@ below a bound on disk, whether or not the receiver closed cleanly. Saving only e
 messages or T seconds would not be enough: a crash loses what was accepted since.
 
 Writes are cheap because the bound runs ahead of the sender by a *margin*: how far the
-sender's counter moved in the last ``reserve_seconds`` (at most ``max_margin``). A steady
-sender costs about one write per ``reserve_seconds``, and each write also extends every
-other sender that used half its margin, so the write rate does not grow with the number
-of senders. A rare sender (commands) gets margin 0: one write per message, nothing lost
-after a crash. The price of a crash is that a sender's next numbers up to its bound
-(about ``reserve_seconds`` of its traffic) are refused; its counter only grows (§8), so it
-moves past the bound. :meth:`DurableReplayGuard.checkpoint` (on a clean close) stores the
-exact highest numbers instead, so a clean restart refuses nothing new.
+sender's counter moves in ``reserve_seconds`` at its recent rate, at most twice what it
+used since the last write and at most ``max_margin``. A steady sender costs about one
+write per ``reserve_seconds`` (after a few while the margin doubles up), and each write
+also extends every other sender that used half its margin, so the write rate does not
+grow with the number of senders. A rare sender gets margin 0: one write per message,
+nothing lost after a crash; ``max_margin=0`` makes that the rule (the device SDK:
+commands are rare and each matters). The price of a crash is that a sender's next
+numbers up to its bound (at most ``reserve_seconds`` of its recent traffic) are refused;
+its counter only grows (§8), so it moves past the bound.
+:meth:`DurableReplayGuard.checkpoint` (on a clean close) stores the exact highest
+numbers instead, so a clean restart refuses nothing new.
 
 Pure: the journal (a port, :class:`ReplayJournal`) does the I/O; the time is set by the
 caller (:attr:`DurableReplayGuard.now`, seconds) and only tunes the margin, never safety.
@@ -144,15 +147,17 @@ class DurableReplayGuard(ReplayGuard):
         return True
 
     def _margin(self, sender: _Sender, seq: int) -> int:
-        """How far the counter moved per ``reserve_seconds`` since the last reservation;
-        a jump beyond ``max_margin`` (a sender restart) does not count as speed."""
+        """How far the counter moves in ``reserve_seconds`` at the rate seen since the
+        last reservation, but at most twice that advance (a burst is not a rate) and at
+        most ``max_margin``; a jump beyond ``max_margin`` (a sender restart) is no speed."""
         if sender.base_time is None:
             return 0
         prev = sender.window.highest
         step = seq - prev
         advance = prev - sender.base_seq + (step if step <= self.max_margin else 0)
         elapsed = max(self.now - sender.base_time, _MIN_ELAPSED)
-        return min(self.max_margin, int(advance * self.reserve_seconds / elapsed))
+        by_rate = int(advance * self.reserve_seconds / elapsed)
+        return min(self.max_margin, 2 * advance, by_rate)
 
     def _reserve(self, kid: bytes, sender: _Sender, seq: int) -> None:
         margin = self._margin(sender, seq)
