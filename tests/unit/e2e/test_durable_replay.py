@@ -5,8 +5,10 @@ message it accepted before; a missing or corrupt file is an error; writes are am
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import stat
+import struct
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,15 @@ def test_many_senders_share_writes(tmp_path: Path) -> None:
             seqs[kid] += 1
             assert guard.accept(kid, seqs[kid])
     assert guard.writes < 200 * 100 / 4
+
+
+def test_file_layout_is_the_documented_one(tmp_path: Path) -> None:
+    path = tmp_path / "replay"
+    FileReplayJournal(path, create=True).save(ReplayBounds(41, {A: 7, B: MAX_SEQ}))
+    raw = path.read_bytes()
+    body, digest = raw[:-32], raw[-32:]
+    assert hashlib.sha256(body).digest() == digest
+    magic, has_floor, floor, count = struct.unpack(">9sBQI", body[:22])
+    assert (magic, has_floor, floor, count) == (b"FWE2ERPL\x01", 1, 41, 2)
+    assert [struct.unpack(">8sQ", body[i : i + 16]) for i in (22, 38)] == [(A, 7), (B, MAX_SEQ)]
+    assert len(body) == 54
