@@ -5,7 +5,7 @@ the device SDK and apps persist replay state the same way. Layout (``docs/e2e-fo
 §8a)::
 
     "FWE2ERPL" || 0x01 || has_floor (1) || floor (8) || count (4)
-    || count x (key id (8) || bound (8)) || SHA-256 of everything before (32)
+    || count x (key id (8) || bound (8) || headroom (4)) || SHA-256 of everything before (32)
 
 Written atomically (temporary file, fsync, rename, fsync of the directory) with mode
 ``0600``. A missing file is an error unless the caller creates it (``create=True``: the
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Final
 
-from fleetward.e2e.durable import ReplayBounds
+from fleetward.e2e.durable import MAX_MARGIN, ReplayBounds
 from fleetward.e2e.errors import ReplayStateError
 from fleetward.e2e.replay import MAX_SEQ
 
@@ -30,13 +30,14 @@ __all__ = ["FileReplayJournal", "decode_bounds", "encode_bounds"]
 
 _MAGIC: Final = b"FWE2ERPL\x01"
 _HEAD: Final = len(_MAGIC) + 13
-_ENTRY: Final = 16
+_ENTRY: Final = 20
 _DIGEST: Final = 32
 MAX_ENTRIES: Final = 1_000_000
 
 
 def encode_bounds(bounds: ReplayBounds) -> bytes:
-    """The file's bytes for ``bounds`` (key ids of 8 bytes, bounds in 0..2^64-1)."""
+    """The file's bytes for ``bounds`` (key ids of 8 bytes, bounds in 0..2^64-1,
+    headroom in 0..2^32-1)."""
     if not -1 <= bounds.floor <= MAX_SEQ or len(bounds.senders) > MAX_ENTRIES:
         raise ValueError("replay bounds out of range")
     has_floor = bounds.floor >= 0
@@ -47,9 +48,10 @@ def encode_bounds(bounds: ReplayBounds) -> bytes:
         len(bounds.senders).to_bytes(4, "big"),
     ]
     for kid, bound in bounds.senders.items():
-        if len(kid) != 8 or not 0 <= bound <= MAX_SEQ:
+        headroom = bounds.headroom.get(kid, 0)
+        if len(kid) != 8 or not 0 <= bound <= MAX_SEQ or not 0 <= headroom <= MAX_MARGIN:
             raise ValueError("replay bound entry out of range")
-        parts.append(kid + bound.to_bytes(8, "big"))
+        parts.append(kid + bound.to_bytes(8, "big") + headroom.to_bytes(4, "big"))
     body = b"".join(parts)
     return body + hashlib.sha256(body).digest()
 
@@ -69,11 +71,15 @@ def decode_bounds(data: bytes) -> ReplayBounds:
     if len(body) != _HEAD + count * _ENTRY or count > MAX_ENTRIES:
         raise ValueError("length does not match the entry count")
     senders: dict[bytes, int] = {}
+    headroom: dict[bytes, int] = {}
     for off in range(_HEAD, len(body), _ENTRY):
-        senders[body[off : off + 8]] = int.from_bytes(body[off + 8 : off + _ENTRY], "big")
+        kid = body[off : off + 8]
+        senders[kid] = int.from_bytes(body[off + 8 : off + 16], "big")
+        if room := int.from_bytes(body[off + 16 : off + _ENTRY], "big"):
+            headroom[kid] = room
     if len(senders) != count:
         raise ValueError("duplicate key id")
-    return ReplayBounds(floor, senders)
+    return ReplayBounds(floor, senders, headroom)
 
 
 class FileReplayJournal:

@@ -172,11 +172,35 @@ def test_many_senders_share_writes(tmp_path: Path) -> None:
 
 def test_file_layout_is_the_documented_one(tmp_path: Path) -> None:
     path = tmp_path / "replay"
-    FileReplayJournal(path, create=True).save(ReplayBounds(41, {A: 7, B: MAX_SEQ}))
+    FileReplayJournal(path, create=True).save(ReplayBounds(41, {A: 7, B: MAX_SEQ}, {A: 3}))
     raw = path.read_bytes()
     body, digest = raw[:-32], raw[-32:]
     assert hashlib.sha256(body).digest() == digest
     magic, has_floor, floor, count = struct.unpack(">9sBQI", body[:22])
     assert (magic, has_floor, floor, count) == (b"FWE2ERPL\x01", 1, 41, 2)
-    assert [struct.unpack(">8sQ", body[i : i + 16]) for i in (22, 38)] == [(A, 7), (B, MAX_SEQ)]
-    assert len(body) == 54
+    entries = [struct.unpack(">8sQI", body[i : i + 20]) for i in (22, 42)]
+    assert entries == [(A, 7, 3), (B, MAX_SEQ, 0)]
+    assert len(body) == 62
+
+
+def test_a_restart_reserves_every_margin_again_in_one_write(tmp_path: Path) -> None:
+    path = tmp_path / "replay"
+    guard = DurableReplayGuard(FileReplayJournal(path, create=True))
+    kids = [i.to_bytes(8, "big") for i in range(50)]
+    for t in range(20):  # 50 senders, 10 messages a second each
+        guard.now = t / 10
+        for kid in kids:
+            assert guard.accept(kid, 1000 + t)
+    guard.checkpoint()
+    margins = guard.bounds().headroom
+    assert set(margins) == set(kids)
+    again = DurableReplayGuard(FileReplayJournal(path))
+    assert again.writes == 1  # one write for all senders, not one each
+    for kid in kids:
+        assert not again.accept(kid, 1019)  # accepted before the restart
+        assert again.accept(kid, 1020)
+    assert again.writes == 1  # inside the margins reserved at start
+    crashed = DurableReplayGuard(FileReplayJournal(path))  # no checkpoint: a crash
+    for kid in kids:  # refused up to what the crashed run had reserved
+        assert not crashed.is_fresh(kid, 1019 + margins[kid])
+        assert crashed.is_fresh(kid, 1020 + margins[kid])
