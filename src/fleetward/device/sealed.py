@@ -57,7 +57,8 @@ class SealedChannel:
     delays the recipient until the next keyed one (``StreamPolicy.keyed_every``).
     ``replay_state``: the replay bounds file (default: the credentials directory's
     ``e2e-replay``); missing or corrupt, the constructor raises ``ReplayStateError``
-    rather than accept old commands again. Call :meth:`close` on a clean stop.
+    rather than accept old commands again. Call :meth:`close` on a clean stop. One
+    channel per replay file: two channels on one file would overwrite each other's.
     """
 
     def __init__(
