@@ -7,6 +7,8 @@ Layout (all written atomically, ``0600``, in a ``0700`` directory)::
     device.crt    the hub-issued certificate (PEM)
     ca.pem        the hub CA the device pins for every later connection
     token.json    {"token": ..., "expires_at": ISO 8601}: the current short-lived token
+    e2e-replay    the E2E replay bounds of sealed commands (``docs/e2e-format.md`` §8a),
+                  created empty at enrolment, so that losing it is an error, not a reset
 
 The token file is rewritten on every refresh; the key only at enrolment.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleetward.clock import utc
+from fleetward.e2e.replay_file import FileReplayJournal
 from fleetward.errors import ConfigError, InvalidInputError
 
 __all__ = ["CredentialStore", "Endpoint", "Token"]
@@ -84,6 +87,11 @@ class CredentialStore:
         """The hub CA learnt at enrolment."""
         return self.root / "ca.pem"
 
+    @property
+    def replay_file(self) -> Path:
+        """The E2E replay state of sealed commands (see :class:`SealedChannel`)."""
+        return self.root / "e2e-replay"
+
     def has_certificate(self) -> bool:
         """Whether the device has enrolled (a key and a certificate are on disk)."""
         return self.key_file.is_file() and self.cert_file.is_file()
@@ -117,6 +125,7 @@ class CredentialStore:
         self._write("ca.pem", ca_pem)
         self._write("device.json", json.dumps({"device_id": device_id}).encode())
         self.save_token(token)
+        FileReplayJournal(self.replay_file, create=True)  # a fresh device accepted nothing
 
     def save_token(self, token: Token) -> None:
         """Replace the stored token."""

@@ -6,6 +6,11 @@ by default: after the first message of a stream, one AES-GCM operation per messa
 envelopes without being able to read them (``docs/e2e-format.md``). The E2E private key
 never leaves the device; the recipients' public keys come from the hub's signed key
 directory (:class:`~fleetward.e2e.TrustedKeys`).
+
+Commands are refused once accepted, also after the device restarts or crashes: the
+replay bounds persist in the credentials directory (``e2e-replay``, written at
+enrolment; ``docs/e2e-format.md`` §8a). Otherwise the hub, which relays every sealed
+command, could replay an old "unlock" after a power cycle.
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from fleetward.clock import Clock, SystemClock
 from fleetward.device.client import DeviceClient
 from fleetward.e2e import (
+    DurableReplayGuard,
     E2EError,
     E2EKeyPair,
+    FileReplayJournal,
     OpenedEnvelope,
     Opener,
     PublicKeyRecord,
+    ReplayStateError,
     Sealer,
     StreamPolicy,
     seq_seed,
@@ -46,6 +55,10 @@ class SealedChannel:
     grows across restarts. ``stream=False`` seals every message single-shot (suite 1).
     A keyed stream message lost on the way (the offline queue overflowing, QoS 0) only
     delays the recipient until the next keyed one (``StreamPolicy.keyed_every``).
+    ``replay_state``: the replay bounds file (default: the credentials directory's
+    ``e2e-replay``); missing or corrupt, the constructor raises ``ReplayStateError``
+    rather than accept old commands again. Call :meth:`close` on a clean stop. One
+    channel per replay file: two channels on one file would overwrite each other's.
     """
 
     def __init__(
@@ -58,17 +71,24 @@ class SealedChannel:
         policy: StreamPolicy | None = None,
         stream: bool = True,
         clock: Clock | None = None,
+        replay_state: Path | None = None,
     ) -> None:
         self.client = client
         self._clock = clock or SystemClock()
         start = seq_seed(self._clock.now()) if first_seq is None else first_seq
         self.sealer = Sealer(key, first_seq=start, policy=policy, stream=stream)
-        self.opener = Opener([key], senders)
+        journal = FileReplayJournal(replay_state or client.store.replay_file)
+        # margin 0: one fsync per accepted command (they are rare), none lost to a crash
+        self.opener = Opener([key], senders, replay=DurableReplayGuard(journal, max_margin=0))
 
     @property
     def next_seq(self) -> int:
         """The next sequence number (persist it to resume the counter)."""
         return self.sealer.next_seq
+
+    def close(self) -> None:
+        """Persist the exact replay state, so a clean restart refuses no new command."""
+        self.opener.close()
 
     def publish_sealed(
         self,
@@ -107,6 +127,9 @@ class SealedChannel:
                 opened = self.opener.open(payload, topic=prefix + command, now=self._clock.now())
             except E2EError:
                 log.debug("sealed command %r refused", command)
+                return
+            except ReplayStateError:  # fail closed: not accepted, and loudly
+                log.exception("sealed command %r refused: replay state unusable", command)
                 return
             result = handler(command, opened)
             if inspect.isawaitable(result):

@@ -1,8 +1,10 @@
 """End-to-end payload encryption shared by the hub, the device SDK and apps.
 
-Pure: no I/O, no clock (every check takes ``now``). The hub relays envelopes and serves
-signed public keys; it never holds a private E2E key. See ``docs/e2e-format.md`` for the
-wire format and ``docs/decisions/0005-e2e-envelope.md`` for the choices behind it.
+Pure: no clock (every check takes ``now``) and no I/O, except
+:mod:`~fleetward.e2e.replay_file`, the plain file that keeps a receiver's replay bounds
+across restarts. The hub relays envelopes and serves signed public keys; it never holds
+a private E2E key. See ``docs/e2e-format.md`` for the wire format and
+``docs/decisions/0005-e2e-envelope.md`` for the choices behind it.
 """
 
 from fleetward.e2e.channel import Opener, Sealer, seq_seed
@@ -13,6 +15,7 @@ from fleetward.e2e.directory import (
     TrustedKeys,
     verify_entry,
 )
+from fleetward.e2e.durable import DurableReplayGuard, ReplayBounds, ReplayJournal
 from fleetward.e2e.envelope import (
     MAX_PAYLOAD,
     MAX_RECIPIENTS,
@@ -21,9 +24,10 @@ from fleetward.e2e.envelope import (
     open_envelope,
     seal_envelope,
 )
-from fleetward.e2e.errors import DirectoryError, E2EError
+from fleetward.e2e.errors import DirectoryError, E2EError, ReplayStateError
 from fleetward.e2e.keys import E2EKeyPair, KeyOwner, OwnerKind, PublicKeyRecord, key_id_for
 from fleetward.e2e.replay import ReplayGuard, ReplayWindow, WindowState
+from fleetward.e2e.replay_file import FileReplayJournal
 from fleetward.e2e.stream import StreamCache, StreamPolicy
 
 __all__ = [
@@ -31,15 +35,20 @@ __all__ = [
     "MAX_RECIPIENTS",
     "DirectoryEntry",
     "DirectoryError",
+    "DurableReplayGuard",
     "E2EError",
     "E2EKeyPair",
+    "FileReplayJournal",
     "KeyDirectory",
     "KeyOwner",
     "OpenedEnvelope",
     "Opener",
     "OwnerKind",
     "PublicKeyRecord",
+    "ReplayBounds",
     "ReplayGuard",
+    "ReplayJournal",
+    "ReplayStateError",
     "ReplayWindow",
     "Sealer",
     "SenderKeys",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from fleetward.e2e._common import topic_bytes
+from fleetward.e2e.durable import DurableReplayGuard, ReplayJournal
 from fleetward.e2e.envelope import (
     MAX_PAYLOAD,
     OpenedEnvelope,
@@ -94,6 +95,11 @@ class Opener:
 
     ``own_keys``: the receiver's key pairs (keep old ones through a rotation overlap);
     ``senders``: its verified directory view. Refusals are one opaque ``E2EError``.
+    ``replay_store``: where the replay windows' bounds persist (for example
+    ``FileReplayJournal(path)``), so that a message accepted before a restart, even a
+    crash, is refused after it (§8a); :meth:`close` on a clean stop. Without it the
+    windows live in memory only. A store that cannot be read or written raises
+    ``ReplayStateError`` (from the constructor, or from :meth:`open`, accepting nothing).
     """
 
     __slots__ = ("own_keys", "replay", "senders", "streams")
@@ -105,7 +111,12 @@ class Opener:
         *,
         replay: ReplayGuard | None = None,
         streams: StreamCache | None = None,
+        replay_store: ReplayJournal | None = None,
     ) -> None:
+        if replay_store is not None:
+            if replay is not None:
+                raise ValueError("give a replay guard or a replay store, not both")
+            replay = DurableReplayGuard(replay_store)
         self.own_keys = {k.key_id: k for k in own_keys}
         self.senders = senders
         self.replay = replay if replay is not None else ReplayGuard()
@@ -121,6 +132,8 @@ class Opener:
 
     def open(self, data: bytes, *, topic: str, now: dt.datetime) -> OpenedEnvelope:
         """Open ``data`` received on ``topic``; raises ``E2EError`` on any failure."""
+        if isinstance(self.replay, DurableReplayGuard):
+            self.replay.now = now.timestamp()
         return open_envelope(
             data,
             topic=topic,
@@ -130,3 +143,8 @@ class Opener:
             now=now,
             streams=self.streams,
         )
+
+    def close(self) -> None:
+        """Persist the exact replay state (a clean stop: nothing new refused on restart)."""
+        if isinstance(self.replay, DurableReplayGuard):
+            self.replay.checkpoint()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fleetward.errors import FleetwardError, ReasonCode
 
-__all__ = ["DirectoryError", "E2EError"]
+__all__ = ["DirectoryError", "E2EError", "ReplayStateError"]
 
 
 class E2EError(FleetwardError):
@@ -28,3 +28,16 @@ class DirectoryError(FleetwardError):
     http_status = 422
     mqtt_reason = ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
     title = "Invalid key-directory entry"
+
+
+class ReplayStateError(FleetwardError):
+    """The persisted replay state is missing, corrupt or cannot be written.
+
+    Raised instead of starting with empty windows: an empty window would accept again
+    every message accepted before the restart. Restore the file, or reset it knowingly.
+    """
+
+    code = "e2e.replay_state"
+    http_status = 500
+    mqtt_reason = ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
+    title = "Unusable replay state"
