@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from fleetward.access.mqtt_hooks import ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
+from fleetward.broker.fastpath import on_publishes
 from fleetward.broker.session import Delivery, Message, Session
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
@@ -187,19 +188,21 @@ class MqttProtocol(asyncio.Protocol):
 
     def _pump(self) -> None:
         sc = self.sc
-        on_publish = self.broker.router.on_publish
+        router = self.broker.router
         while not self._closing:
+            session = self.session
             try:
-                packet = sc.next_packet()
+                # the hot path first: every PUBLISH in a row, routed as one batch
+                batch = sc.next_publishes() if session is not None else None
+                packet = None if batch else sc.next_packet()
             except RemoteProtocolError as e:
                 self._protocol_error(e)
                 return
-            if packet is None:
-                return
             try:
-                session = self.session
-                if type(packet) is Publish and session is not None:  # the hot path, first
-                    on_publish(self, session, packet)
+                if batch:
+                    on_publishes(router, self, session, batch)  # type: ignore[arg-type]
+                elif packet is None:
+                    return
                 else:
                     self._handle(packet)
             except MqttError as e:
@@ -397,6 +400,20 @@ class MqttProtocol(asyncio.Protocol):
             return False  # the connection is closing
         self.write(head)
         self.write(payload)
+        return True
+
+    def send_parts(self, head: bytes, payload: bytes) -> bool:
+        """Queue an encoded PUBLISH (its header from :meth:`ServerConnection.qos0_head`)."""
+        if self._closing:
+            return False
+        out = self._out
+        if out is None:
+            self._out = [head, payload]
+            if not self._flush_pending:
+                self._flush_pending = True
+                self._loop.call_soon(self._flush)
+        else:
+            out += (head, payload)
         return True
 
     def send_qos0(self, msg: Message, retain: bool) -> bool:
