@@ -24,6 +24,7 @@ from fleetward.broker.fastpath import on_publishes
 from fleetward.broker.session import Delivery, Message, Session
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
+    EMPTY_PROPERTIES,
     MQTT_5_0,
     Connack,
     Connect,
@@ -191,16 +192,21 @@ class MqttProtocol(asyncio.Protocol):
         router = self.broker.router
         while not self._closing:
             session = self.session
+            acks = None
             try:
-                # the hot path first: every PUBLISH in a row, routed as one batch
+                # the hot paths first: every PUBLISH (or PUBACK) in a row, as one batch
                 batch = sc.next_publishes() if session is not None else None
-                packet = None if batch else sc.next_packet()
+                if session is not None and not batch:
+                    acks = sc.next_pubacks()
+                packet = None if batch or acks else sc.next_packet()
             except RemoteProtocolError as e:
                 self._protocol_error(e)
                 return
             try:
                 if batch:
                     on_publishes(router, self, session, batch)  # type: ignore[arg-type]
+                elif acks:
+                    self._on_pubacks(session, acks)  # type: ignore[arg-type]
                 elif packet is None:
                     return
                 else:
@@ -260,6 +266,15 @@ class MqttProtocol(asyncio.Protocol):
             self.write(self.sc.send(Pingresp()))
         else:  # AUTH: enhanced authentication is not offered
             raise _BadAuthMethodError("enhanced authentication (AUTH) is not offered")
+
+    def _on_pubacks(self, session: Session, acks: list[Puback]) -> None:
+        """QoS 1 deliveries done; then one drain for the lot (the same order as one each)."""
+        inflight, journal = session.inflight, self.broker.journal
+        for ack in acks:
+            done = inflight.pop(ack.packet_id, None)
+            if done is not None:
+                journal.delivery_done(session, done)
+        self.broker.drain(session)
 
     def _begin_connect(self, connect: Connect) -> None:
         """Authenticate; accept at once when the answer needs no waiting.
@@ -389,11 +404,20 @@ class MqttProtocol(asyncio.Protocol):
                 subscription_identifiers=delivery.sub_ids,
                 message_expiry_interval=expiry,
             )
-        packet = Publish(
-            msg.topic, msg.payload, delivery.qos, delivery.retain, dup, delivery.packet_id, props
-        )
+        sc = self.sc
         try:
-            head, payload = self.sc.send_publish(packet)
+            if props is EMPTY_PROPERTIES and delivery.qos:
+                head = sc.publish_head(
+                    msg.topic, msg.payload, delivery.qos, delivery.packet_id, delivery.retain, dup
+                )
+                if head is not None:
+                    self.write(head)
+                    self.write(msg.payload)
+                    return True
+            packet = Publish(
+                msg.topic, msg.payload, delivery.qos, delivery.retain, dup, delivery.packet_id, props
+            )
+            head, payload = sc.send_publish(packet)
         except PeerPacketTooLargeError:
             return False  # MQTT-3.1.2-25: discard as if sent
         except LocalProtocolError:
