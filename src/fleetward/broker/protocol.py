@@ -414,9 +414,8 @@ class MqttProtocol(asyncio.Protocol):
                     self.write(head)
                     self.write(msg.payload)
                     return True
-            packet = Publish(
-                msg.topic, msg.payload, delivery.qos, delivery.retain, dup, delivery.packet_id, props
-            )
+            qos, retain, pid = delivery.qos, delivery.retain, delivery.packet_id
+            packet = Publish(msg.topic, msg.payload, qos, retain, dup, pid, props)
             head, payload = sc.send_publish(packet)
         except PeerPacketTooLargeError:
             return False  # MQTT-3.1.2-25: discard as if sent
