@@ -160,6 +160,17 @@ class MqttProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.sc.receive_data(data, self._loop.time())
         self._pump()
+        if self.broker.yield_reads and self.session is not None and not self._closing:
+            # libuv (uvloop) reads a busy socket up to 32 times before the loop runs its
+            # callbacks: with 256 KiB reads from a few fast publishers, the batched writes
+            # (and timers) waited for seconds. Pausing until the next turn makes it one
+            # read per socket per turn, as the standard loop does.
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            self._loop.call_soon(self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None and not self._closing and self._auth_task is None:
+            self.transport.resume_reading()
 
     def eof_received(self) -> bool | None:
         return None
