@@ -18,7 +18,7 @@ import pytest
 from ...support.broker import LiveBroker, live_broker
 from ._raw import raw_client, read_packet, subscribe_packet
 
-FLOOD_SECONDS = 4.0
+FLOOD_SECONDS = 5.0
 
 # Publishers in their own process (not behind this process's GIL): CONNECT, then QoS 0
 # PUBLISH packets as fast as the socket takes them, until the time is up.
@@ -57,7 +57,7 @@ def uvloop_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
 
 
 def test_forwarding_flows_while_publishers_flood(uvloop_broker: LiveBroker) -> None:
-    """No gap of a second or more in what the subscriber receives during the flood."""
+    """No gap of two seconds or more in what the subscriber receives during the flood."""
     sub = raw_client(uvloop_broker.plain_port, "flood-sub", keepalive=60)
     sub.sendall(subscribe_packet(1, "flood/#", 0))
     assert read_packet(sub)[0] == 0x90
@@ -77,7 +77,7 @@ def test_forwarding_flows_while_publishers_flood(uvloop_broker: LiveBroker) -> N
             except TimeoutError:
                 pass
         gaps.append(time.monotonic() - last)
-        assert max(gaps[1:]) < 1.0, f"forwarding stalled for {max(gaps[1:]):.1f}s"
+        assert max(gaps[1:]) < 2.0, f"forwarding stalled for {max(gaps[1:]):.1f}s"
     finally:
         flooder.wait(FLOOD_SECONDS + 10)
         sub.close()
