@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from fleetward.broker.protocol import MqttProtocol
     from fleetward.broker.router import Router
 
-__all__ = ["on_publishes"]
+__all__ = ["on_pubacks", "on_publishes"]
 
 _Plan = tuple[Session, SubOptions]
 _Target = tuple[Session, SubOptions, "MqttProtocol | None", bytes | None]
@@ -161,3 +161,13 @@ def on_publishes(  # noqa: PLR0912, PLR0915 - one loop on purpose: a call per pa
             )
     if acks:
         conn.write(sc.send_pubacks(acks))
+
+
+def on_pubacks(router: Router, session: Session, acks: list[Puback]) -> None:
+    """QoS 1 deliveries done, then one drain for the lot (what one drain each would send)."""
+    inflight, journal = session.inflight, router._journal
+    for ack in acks:
+        done = inflight.pop(ack.packet_id, None)
+        if done is not None:
+            journal.delivery_done(session, done)
+    router.drain(session)

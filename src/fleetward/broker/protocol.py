@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from fleetward.access.mqtt_hooks import ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
-from fleetward.broker.fastpath import on_publishes
+from fleetward.broker.fastpath import on_pubacks, on_publishes
 from fleetward.broker.session import Delivery, Message, Session
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
@@ -160,12 +160,13 @@ class MqttProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.sc.receive_data(data, self._loop.time())
         self._pump()
-        if self.broker.yield_reads and self.session is not None and not self._closing:
+        transport = self.transport
+        if self.broker.yield_reads and transport and self.session and not self._closing:
             # libuv (uvloop) reads a busy socket up to 32 times before the loop runs its
             # callbacks: with 256 KiB reads from a few fast publishers, the batched writes
             # (and timers) waited for seconds. Pausing until the next turn makes it one
             # read per socket per turn, as the standard loop does.
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            transport.pause_reading()
             self._loop.call_soon(self._resume_reading)
 
     def _resume_reading(self) -> None:
@@ -217,7 +218,7 @@ class MqttProtocol(asyncio.Protocol):
                 if batch:
                     on_publishes(router, self, session, batch)  # type: ignore[arg-type]
                 elif acks:
-                    self._on_pubacks(session, acks)  # type: ignore[arg-type]
+                    on_pubacks(router, session, acks)  # type: ignore[arg-type]
                 elif packet is None:
                     return
                 else:
@@ -277,15 +278,6 @@ class MqttProtocol(asyncio.Protocol):
             self.write(self.sc.send(Pingresp()))
         else:  # AUTH: enhanced authentication is not offered
             raise _BadAuthMethodError("enhanced authentication (AUTH) is not offered")
-
-    def _on_pubacks(self, session: Session, acks: list[Puback]) -> None:
-        """QoS 1 deliveries done; then one drain for the lot (the same order as one each)."""
-        inflight, journal = session.inflight, self.broker.journal
-        for ack in acks:
-            done = inflight.pop(ack.packet_id, None)
-            if done is not None:
-                journal.delivery_done(session, done)
-        self.broker.drain(session)
 
     def _begin_connect(self, connect: Connect) -> None:
         """Authenticate; accept at once when the answer needs no waiting.
