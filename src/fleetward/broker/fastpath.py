@@ -88,79 +88,86 @@ def on_publishes(  # noqa: PLR0912, PLR0915 - one loop on purpose: a call per pa
     full = allowed = False
     plan: list[_Plan] | None = None
     targets: list[_Target] = []
-    for packet in packets:
-        if conn._closing:
-            break  # as the packet-by-packet loop: nothing more is handled
-        payload = packet.payload
-        if (
-            packet.topic is not topic
-            or packet.qos != qos
-            or len(payload) != size
-            or authorizer.generation != generation
-        ):
-            topic, qos, size = packet.topic, packet.qos, len(payload)
-            generation = authorizer.generation
-            full = qos == 2 or topic[:1] == "$"
-            if not full:
-                allowed = router._may_publish(session, topic)
-                plan = _plan(router, session, topic, qos)
-                targets = _targets(plan, topic, payload) if plan else []
-        if full or packet.retain or packet.properties is not EMPTY_PROPERTIES:
-            if acks:
-                conn.write(sc.send_pubacks(acks))
-                acks = []
-            router.on_publish(conn, session, packet)
-            topic = None  # a service or a refusal may have changed anything
-            continue
-        stats.received += 1
-        refusal = 0 if allowed else ReasonCode.NOT_AUTHORIZED
-        if not refusal and meter is not None:
-            refusal = meter(size)
-        if refusal:
-            if acks:
-                conn.write(sc.send_pubacks(acks))
-                acks = []
-            router._refuse(conn, session, packet, refusal)
-            continue
-        if plan is None:
-            msg = Message(topic, payload, qos, False, origin=session.client_id)
-            matched = router.publish(msg, session)
-        else:
-            matched = len(targets)
-            msg = None
-            for target, opts, tconn, head in targets:
-                if head is not None and target.conn is tconn and not tconn.congested:  # type: ignore[union-attr]
-                    if tconn.send_parts(head, payload):  # type: ignore[union-attr]
-                        stats.sent += 1
-                    continue
-                if msg is None:  # gone, congested or special: as the full path does it
-                    msg = Message(topic, payload, qos, False, origin=session.client_id)
-                router._deliver_qos0(target, msg, opts, session)
-        if qos == 1:
-            if matched or not v5:
-                acks.append(packet.packet_id)
-            else:
+    received = sent = 0
+    try:
+        for packet in packets:
+            if conn._closing:
+                break  # as the packet-by-packet loop: nothing more is handled
+            payload = packet.payload
+            if (
+                packet.topic is not topic
+                or packet.qos != qos
+                or len(payload) != size
+                or authorizer.generation != generation
+            ):
+                topic, qos, size = packet.topic, packet.qos, len(payload)
+                generation = authorizer.generation
+                full = qos == 2 or topic[:1] == "$"
+                if not full:
+                    allowed = router._may_publish(session, topic)
+                    plan = _plan(router, session, topic, qos)
+                    targets = _targets(plan, topic, payload) if plan else []
+            if full or packet.retain or packet.properties is not EMPTY_PROPERTIES:
                 if acks:
                     conn.write(sc.send_pubacks(acks))
                     acks = []
-                conn.write(sc.send(Puback(packet.packet_id, ReasonCode.NO_MATCHING_SUBSCRIBERS)))
-        if tap is not None:
-            tap(identity, topic, payload)
-        if announce:
-            events.publish(
-                PublishAccepted(
-                    router._wall(),
-                    session.client_id,
-                    identity.name,
-                    identity.tenant_id,
-                    topic,
-                    qos,
-                    False,
-                    size,
+                router.on_publish(conn, session, packet)
+                topic = None  # a service or a refusal may have changed anything
+                continue
+            received += 1
+            refusal = 0 if allowed else ReasonCode.NOT_AUTHORIZED
+            if not refusal and meter is not None:
+                refusal = meter(size)
+            if refusal:
+                if acks:
+                    conn.write(sc.send_pubacks(acks))
+                    acks = []
+                router._refuse(conn, session, packet, refusal)
+                continue
+            if plan is None:
+                msg = Message(topic, payload, qos, False, origin=session.client_id)
+                matched = router.publish(msg, session)
+            else:
+                matched = len(targets)
+                msg = None
+                for target, opts, tconn, head in targets:
+                    if head is not None and target.conn is tconn and not tconn.congested:  # type: ignore[union-attr]
+                        if tconn.send_parts(head, payload):  # type: ignore[union-attr]
+                            sent += 1
+                        continue
+                    if msg is None:  # gone, congested or special: as the full path does it
+                        msg = Message(topic, payload, qos, False, origin=session.client_id)
+                    router._deliver_qos0(target, msg, opts, session)
+            if qos == 1:
+                if matched or not v5:
+                    acks.append(packet.packet_id)
+                else:
+                    if acks:
+                        conn.write(sc.send_pubacks(acks))
+                        acks = []
+                    conn.write(
+                        sc.send(Puback(packet.packet_id, ReasonCode.NO_MATCHING_SUBSCRIBERS))
+                    )
+            if tap is not None:
+                tap(identity, topic, payload)
+            if announce:
+                events.publish(
+                    PublishAccepted(
+                        router._wall(),
+                        session.client_id,
+                        identity.name,
+                        identity.tenant_id,
+                        topic,
+                        qos,
+                        False,
+                        size,
+                    )
                 )
-            )
-    if acks:
-        conn.write(sc.send_pubacks(acks))
+    finally:  # what was handled is counted and acknowledged, even if a packet raised
+        stats.received += received
+        stats.sent += sent
+        if acks:
+            conn.write(sc.send_pubacks(acks))
 
 
 def on_pubacks(router: Router, session: Session, acks: list[Puback]) -> None:
