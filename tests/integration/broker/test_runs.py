@@ -7,10 +7,21 @@ refusals and acknowledgements against what packet-by-packet handling guarantees.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 
+import pytest
+
 from ...support.broker import LiveBroker
-from ._raw import packet, raw_client, read_packet, read_until_closed, subscribe_packet
+from ._clients import ALICE, HOST, TIMEOUT
+from ._raw import (
+    connect_packet,
+    packet,
+    raw_client,
+    read_packet,
+    read_until_closed,
+    subscribe_packet,
+)
 
 
 def _publish(
@@ -22,9 +33,11 @@ def _publish(
     return packet(0x30 | (qos << 1) | int(retain), body + payload)
 
 
-def _subscriber(lb: LiveBroker, client_id: str, qos: int) -> socket.socket:
+def _subscriber(
+    lb: LiveBroker, client_id: str, qos: int, topic_filter: str = "mix/#"
+) -> socket.socket:
     sock = raw_client(lb.plain_port, client_id, keepalive=30)
-    sock.sendall(subscribe_packet(1, "mix/#", qos))
+    sock.sendall(subscribe_packet(1, topic_filter, qos))
     first, body = read_packet(sock)
     assert (first, body[2:]) == (0x90, bytes((qos,)))
     return sock
@@ -120,5 +133,47 @@ def test_a_protocol_error_mid_run_delivers_what_came_before(mqtt_broker: LiveBro
             extra = b""
         assert extra == b""  # nothing after the error
     finally:
+        sub.close()
+        pub.close()
+
+
+def test_an_access_change_mid_run_applies_to_the_rest_of_the_run(mqtt_broker: LiveBroker) -> None:
+    """The per-topic answer a run reuses is dropped the moment the policy changes.
+
+    alice loses her publish rights while the broker handles the first of six PUBLISH
+    packets that came in one write: the other five are refused with 0x87 (MQTT 5), and
+    the subscriber gets the first one only.
+    """
+    hub_access = mqtt_broker.hub.access().hub
+    static = hub_access._static
+    alice = static._users["alice"]
+    router = mqtt_broker.broker.router
+
+    def revoke_on_first(_identity: object, _topic: str, _payload: bytes) -> None:
+        router.tap = None
+        static._users["alice"] = dataclasses.replace(alice, publish=())
+        hub_access.changed()
+
+    sub = _subscriber(mqtt_broker, "runs-acl-sub", 0, "devices/alice/#")
+    raw = socket.create_connection((HOST, mqtt_broker.tls_port), timeout=TIMEOUT)
+    pub = mqtt_broker.tls_context().wrap_socket(raw, server_hostname=HOST)
+    try:
+        pub.sendall(connect_packet("runs-acl-pub", keepalive=30, v5=True, user=ALICE))
+        first, body = read_packet(pub)
+        assert (first, body[1]) == (0x20, 0)
+        mqtt_broker.call(lambda: setattr(router, "tap", revoke_on_first))
+        body = b"\x00\x0fdevices/alice/t"
+        pub.sendall(b"".join(packet(0x32, body + bytes((0, pid, 0, pid))) for pid in range(1, 7)))
+        acks = [read_packet(pub) for _ in range(6)]
+        assert acks == [(0x40, b"\x00\x01")] + [
+            (0x40, bytes((0, pid, 0x87))) for pid in range(2, 7)
+        ]
+        assert _deliveries(sub, 1) == [("devices/alice/t", b"\x01", 0, 0)]
+        sub.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sub.recv(1)
+    finally:
+        static._users["alice"] = alice
+        mqtt_broker.call(hub_access.changed)
         sub.close()
         pub.close()
