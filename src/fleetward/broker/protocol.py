@@ -1,12 +1,13 @@
 """One client connection: the thin asyncio shell around :class:`ServerConnection`.
 
 Bytes arrive in :meth:`data_received`, are decoded in bulk, and each packet is handled
-synchronously except CONNECT, whose authentication may await (reading is paused until
-it is decided, and pipelined packets wait in the state machine, MQTT-3.1.4-6). Writes
-are gathered and flushed once per event-loop turn, so a burst of routed messages costs
-one system call per destination. When the transport's write buffer passes its high-water
-mark, QoS 0 messages for this client are dropped and counted, QoS 1/2 wait in the
-session's bounded queue; a queue that overflows ends the session with Quota Exceeded.
+synchronously (runs of PUBLISH or PUBACK as one batch, see ``fastpath``) except CONNECT,
+whose authentication may await (reading is paused until it is decided, and pipelined
+packets wait in the state machine, MQTT-3.1.4-6). Writes are gathered and flushed once
+per event-loop turn, so a burst of routed messages costs one system call per destination.
+When the transport's write buffer passes its high-water mark, QoS 0 messages for this
+client are dropped and counted, QoS 1/2 wait in the session's bounded queue; a queue
+that overflows ends the session with Quota Exceeded.
 """
 
 from __future__ import annotations
@@ -160,12 +161,12 @@ class MqttProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.sc.receive_data(data, self._loop.time())
         self._pump()
+        # libuv (uvloop) reads a busy socket up to 32 times before the loop runs its
+        # callbacks: with 256 KiB reads from a few fast publishers, the batched writes (and
+        # timers) waited for seconds. Pausing until the next turn makes it one read per
+        # socket per turn, as the standard loop does.
         transport = self.transport
         if self.broker.yield_reads and transport and self.session and not self._closing:
-            # libuv (uvloop) reads a busy socket up to 32 times before the loop runs its
-            # callbacks: with 256 KiB reads from a few fast publishers, the batched writes
-            # (and timers) waited for seconds. Pausing until the next turn makes it one
-            # read per socket per turn, as the standard loop does.
             transport.pause_reading()
             self._loop.call_soon(self._resume_reading)
 
@@ -204,21 +205,22 @@ class MqttProtocol(asyncio.Protocol):
         router = self.broker.router
         while not self._closing:
             session = self.session
-            acks = None
+            batch: list[Publish] = []
+            acks: list[Puback] = []
             try:
-                # the hot paths first: every PUBLISH (or PUBACK) in a row, as one batch
-                batch = sc.next_publishes() if session is not None else None
-                if session is not None and not batch:
-                    acks = sc.next_pubacks()
+                if session is not None:  # the hot paths first: runs of PUBLISH or PUBACK
+                    batch = sc.next_publishes()
+                    if not batch:
+                        acks = sc.next_pubacks()
                 packet = None if batch or acks else sc.next_packet()
             except RemoteProtocolError as e:
                 self._protocol_error(e)
                 return
             try:
-                if batch:
-                    on_publishes(router, self, session, batch)  # type: ignore[arg-type]
-                elif acks:
-                    on_pubacks(router, session, acks)  # type: ignore[arg-type]
+                if session is not None and batch:
+                    on_publishes(router, self, session, batch)
+                elif session is not None and acks:
+                    on_pubacks(router, session, acks)
                 elif packet is None:
                     return
                 else:
