@@ -246,8 +246,9 @@ class Settings(_Section):
     """Every setting of the hub."""
 
     data_dir: Path = Path("data")
-    # The standard loop is the default: with uvloop 0.23 our broker's flat-out QoS 0
-    # fan-in stalled for whole seconds (docs/benchmarks.md); opt in to measure it again.
+    # The standard loop is the default. uvloop's fan-in stall (libuv reads a busy socket
+    # 32 times per turn) is fixed, as the broker yields after each read; whether uvloop
+    # is faster is still to be measured on a quiet machine (docs/benchmarks.md).
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()

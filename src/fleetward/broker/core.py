@@ -91,6 +91,8 @@ class Broker:
         )
         self._loop = asyncio.get_running_loop()
         self.deadlines = DeadlineWheel(self._loop)
+        self.yield_reads = type(self._loop).__module__.startswith("uvloop")
+        """Whether a connection yields to the loop after each read (see MqttProtocol)."""
 
     # -- the protocol's entry points -------------------------------------------------------
 

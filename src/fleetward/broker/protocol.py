@@ -1,12 +1,13 @@
 """One client connection: the thin asyncio shell around :class:`ServerConnection`.
 
 Bytes arrive in :meth:`data_received`, are decoded in bulk, and each packet is handled
-synchronously except CONNECT, whose authentication may await (reading is paused until
-it is decided, and pipelined packets wait in the state machine, MQTT-3.1.4-6). Writes
-are gathered and flushed once per event-loop turn, so a burst of routed messages costs
-one system call per destination. When the transport's write buffer passes its high-water
-mark, QoS 0 messages for this client are dropped and counted, QoS 1/2 wait in the
-session's bounded queue; a queue that overflows ends the session with Quota Exceeded.
+synchronously (runs of PUBLISH or PUBACK as one batch, see ``fastpath``) except CONNECT,
+whose authentication may await (reading is paused until it is decided, and pipelined
+packets wait in the state machine, MQTT-3.1.4-6). Writes are gathered and flushed once
+per event-loop turn, so a burst of routed messages costs one system call per destination.
+When the transport's write buffer passes its high-water mark, QoS 0 messages for this
+client are dropped and counted, QoS 1/2 wait in the session's bounded queue; a queue
+that overflows ends the session with Quota Exceeded.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING, cast
 
 from fleetward.access.mqtt_hooks import ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
+from fleetward.broker.fastpath import on_pubacks, on_publishes
 from fleetward.broker.session import Delivery, Message, Session
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
+    EMPTY_PROPERTIES,
     MQTT_5_0,
     Connack,
     Connect,
@@ -158,6 +161,18 @@ class MqttProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.sc.receive_data(data, self._loop.time())
         self._pump()
+        # libuv (uvloop) reads a busy socket up to 32 times before the loop runs its
+        # callbacks: with 256 KiB reads from a few fast publishers, the batched writes (and
+        # timers) waited for seconds. Pausing until the next turn makes it one read per
+        # socket per turn, as the standard loop does.
+        transport = self.transport
+        if self.broker.yield_reads and transport and self.session and not self._closing:
+            transport.pause_reading()
+            self._loop.call_soon(self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None and not self._closing and self._auth_task is None:
+            self.transport.resume_reading()
 
     def eof_received(self) -> bool | None:
         return None
@@ -187,19 +202,27 @@ class MqttProtocol(asyncio.Protocol):
 
     def _pump(self) -> None:
         sc = self.sc
-        on_publish = self.broker.router.on_publish
+        router = self.broker.router
         while not self._closing:
+            session = self.session
+            batch: list[Publish] = []
+            acks: list[Puback] = []
             try:
-                packet = sc.next_packet()
+                if session is not None:  # the hot paths first: runs of PUBLISH or PUBACK
+                    batch = sc.next_publishes()
+                    if not batch:
+                        acks = sc.next_pubacks()
+                packet = None if batch or acks else sc.next_packet()
             except RemoteProtocolError as e:
                 self._protocol_error(e)
                 return
-            if packet is None:
-                return
             try:
-                session = self.session
-                if type(packet) is Publish and session is not None:  # the hot path, first
-                    on_publish(self, session, packet)
+                if session is not None and batch:
+                    on_publishes(router, self, session, batch)
+                elif session is not None and acks:
+                    on_pubacks(router, session, acks)
+                elif packet is None:
+                    return
                 else:
                     self._handle(packet)
             except MqttError as e:
@@ -386,17 +409,39 @@ class MqttProtocol(asyncio.Protocol):
                 subscription_identifiers=delivery.sub_ids,
                 message_expiry_interval=expiry,
             )
-        packet = Publish(
-            msg.topic, msg.payload, delivery.qos, delivery.retain, dup, delivery.packet_id, props
-        )
+        sc = self.sc
         try:
-            head, payload = self.sc.send_publish(packet)
+            if props is EMPTY_PROPERTIES and delivery.qos:
+                head = sc.publish_head(
+                    msg.topic, msg.payload, delivery.qos, delivery.packet_id, delivery.retain, dup
+                )
+                if head is not None:
+                    self.write(head)
+                    self.write(msg.payload)
+                    return True
+            qos, retain, pid = delivery.qos, delivery.retain, delivery.packet_id
+            packet = Publish(msg.topic, msg.payload, qos, retain, dup, pid, props)
+            head, payload = sc.send_publish(packet)
         except PeerPacketTooLargeError:
             return False  # MQTT-3.1.2-25: discard as if sent
         except LocalProtocolError:
             return False  # the connection is closing
         self.write(head)
         self.write(payload)
+        return True
+
+    def send_parts(self, head: bytes, payload: bytes) -> bool:
+        """Queue an encoded PUBLISH (its header from :meth:`ServerConnection.qos0_head`)."""
+        if self._closing:
+            return False
+        out = self._out
+        if out is None:
+            self._out = [head, payload]
+            if not self._flush_pending:
+                self._flush_pending = True
+                self._loop.call_soon(self._flush)
+        else:
+            out += (head, payload)
         return True
 
     def send_qos0(self, msg: Message, retain: bool) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from fleetward.mqtt._batch import PublishRuns
 from fleetward.mqtt.answers import error_answer
 from fleetward.mqtt.codec import Decoder, encode, encode_publish_parts, qos0_publish_head
 from fleetward.mqtt.constants import (
@@ -83,7 +84,7 @@ _NO_IDS: Final[frozenset[int]] = frozenset()
 _NO_ALIASES: Final = TopicAliases()  # maximum 0: refuses every alias, never stores one
 
 
-class ServerConnection:
+class ServerConnection(PublishRuns):
     """Server-side state of one client connection; see the module docstring.
 
     A broker holds one per connected client, most of them idle, so everything that only
