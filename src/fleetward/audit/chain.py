@@ -62,6 +62,7 @@ MAX_DETAIL_VALUE = 1024
 _DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _INT_RANGE = range(-(2**63), 2**63)
+_KNOWN_KEYS: set[str] = set()  # detail keys already checked (callers use a few fixed ones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +272,11 @@ def _details(details: Mapping[str, Scalar]) -> dict[str, Scalar]:
         raise _invalid(f"at most {MAX_DETAILS} details")
     clean: dict[str, Scalar] = {}
     for key, value in details.items():
-        if not isinstance(key, str) or _DETAIL_KEY.fullmatch(key) is None:
-            raise _invalid(f"detail key {key!r} must match [a-z][a-z0-9_]*")
+        if key not in _KNOWN_KEYS:
+            if not isinstance(key, str) or _DETAIL_KEY.fullmatch(key) is None:
+                raise _invalid(f"detail key {key!r} must match [a-z][a-z0-9_]*")
+            if len(_KNOWN_KEYS) < 1024:
+                _KNOWN_KEYS.add(key)
         if isinstance(value, str):
             _text(f"details.{key}", value or "-", MAX_DETAIL_VALUE)
         elif isinstance(value, int) and not isinstance(value, bool):
