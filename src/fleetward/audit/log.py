@@ -106,8 +106,8 @@ class AuditLog:
         """
         with self._flush_lock:
             head = self._storage.head()
+            self._chain()
             with self._lock:
-                self._chain()
                 self._stored = head
                 self._pending = self._relinked(self._pending, head)
                 self._open = True
@@ -155,18 +155,27 @@ class AuditLog:
             self._raw.append(act)
 
     def _chain(self) -> None:
-        """Give every queued act its place after the tip (the caller holds ``_lock``)."""
-        if not self._raw:
+        """Give the queued acts their place after the tip, in recording order.
+
+        The caller holds ``_flush_lock`` (the only lock under which ``_pending`` and
+        ``_tip`` change); ``_lock`` is held just to read and then to move the acts, so
+        recording goes on while the batch is hashed.
+        """
+        with self._lock:
+            acts, tip = self._raw[:], self._tip
+        if not acts:
             return
-        tip, pending = self._tip, self._pending
         seq, prev = tip.seq, tip.hash
-        for act in self._raw:
+        entries: list[AuditEntry] = []
+        for act in acts:
             seq += 1
             entry = seal_act(act, seq=seq, prev_hash=prev)
-            pending.append(entry)
+            entries.append(entry)
             prev = entry.hash
-        self._raw = []
-        self._tip = ChainHead(seq, prev)
+        with self._lock:
+            del self._raw[: len(acts)]
+            self._pending += entries
+            self._tip = ChainHead(seq, prev)
 
     def flush(self) -> int:
         """Store queued entries (and a due checkpoint) in one transaction; how many.
@@ -224,8 +233,8 @@ class AuditLog:
 
     def _flush(self, *, final: bool) -> int:
         with self._flush_lock:
+            self._chain()
             with self._lock:
-                self._chain()
                 batch, self._pending = self._pending, []
             if not batch and self._anchor_due(self._stored, batch, final=final) is None:
                 return 0  # nothing to write: do not even take the database's write lock
