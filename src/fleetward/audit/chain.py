@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from fleetward.crypto.signing import SigningKey
 from fleetward.errors import InvalidInputError
@@ -110,8 +111,7 @@ def _canonical(value: object) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class Act:
+class Act(NamedTuple):
     """A checked act not yet placed in the chain: :func:`seal_act` gives it a place.
 
     Recording checks an act at once (a bad one is refused to its caller) but leaves
