@@ -136,3 +136,23 @@ def test_a_closed_server_refuses_connections() -> None:
         writer.close()
 
     asyncio.run(run())
+
+
+def test_reads_larger_than_the_shared_buffer_arrive_whole_and_in_order() -> None:
+    """Reads share one buffer per listener; what a protocol gets is its own copy."""
+
+    async def run() -> None:
+        server, proto, _reader, writer = await _pair()
+        blob = bytes(range(251)) * 20_000  # ~5 MiB, prime-sized so offsets show
+        writer.write(blob)
+        await writer.drain()
+        for _ in range(500):
+            if len(proto.received) >= len(blob):
+                break
+            await asyncio.sleep(0.01)
+        assert proto.received == blob
+        writer.close()
+        assert await asyncio.wait_for(proto.lost, 5) is None
+        server.close()
+
+    asyncio.run(run())
