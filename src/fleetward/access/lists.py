@@ -161,7 +161,10 @@ class AccessList:
         An unparsable ``peer_ip`` string is refused when any network entry exists (fail
         closed), and otherwise ignored.
         """
-        address = parse_ip(peer_ip) if peer_ip is not None else None
+        if not self._size:
+            return _ALLOWED  # no lists: nothing to look up (the usual hub)
+        # only network entries ever match an address: parse it only when there are some
+        address = parse_ip(peer_ip) if peer_ip is not None and self._nets else None
         if peer_ip is not None and address is None and self._nets:
             return ListDecision(False, "refused: unparsable peer address")
         subjects: list[tuple[ListKind, str | IPAddress]] = []
@@ -186,6 +189,9 @@ class AccessList:
                         False, f"refused: not on the {_where(scope)} {kind} allow list"
                     )
         return ListDecision(True, "lists allow")
+
+
+_ALLOWED = ListDecision(True, "lists allow")
 
 
 def _where(scope: str | None) -> str:

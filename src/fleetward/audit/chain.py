@@ -27,19 +27,23 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from fleetward.crypto.signing import SigningKey
 from fleetward.errors import InvalidInputError
 
 __all__ = [
     "GENESIS_HASH",
+    "Act",
     "AuditEntry",
     "Checkpoint",
     "Scalar",
+    "check_act",
     "checkpoint_statement",
     "entry_hash",
     "relink",
     "seal",
+    "seal_act",
     "sign_checkpoint",
 ]
 
@@ -59,6 +63,7 @@ MAX_DETAIL_VALUE = 1024
 _DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _INT_RANGE = range(-(2**63), 2**63)
+_KNOWN_KEYS: set[str] = set()  # detail keys already checked (callers use a few fixed ones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,26 +101,51 @@ def _timestamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# one encoder for every entry (json.dumps with options builds a new one per call)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def _canonical(value: object) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    """The hash ``entry`` should carry, recomputed from its content (``hash`` ignored)."""
+class Act(NamedTuple):
+    """A checked act not yet placed in the chain: :func:`seal_act` gives it a place.
+
+    Recording checks an act at once (a bad one is refused to its caller) but leaves
+    the hashing to the batch that stores it, off the path of the act itself.
+    """
+
+    at: dt.datetime
+    tenant_id: str | None
+    actor: str
+    action: str
+    target: str | None
+    outcome: str
+    details: Mapping[str, Scalar]
+
+
+def entry_hash(entry: AuditEntry | Act, *, seq: int = 0, prev_hash: str = "") -> str:
+    """The hash ``entry`` should carry, recomputed from its content (``hash`` ignored).
+
+    For an :class:`Act`, ``seq`` and ``prev_hash`` give its place in the chain.
+    """
+    if isinstance(entry, AuditEntry):
+        seq, prev_hash = entry.seq, entry.prev_hash
     body = {
         "action": entry.action,
         "actor": entry.actor,
         "at": _timestamp(entry.at),
         "details": dict(entry.details),
         "outcome": entry.outcome,
-        "prev_hash": entry.prev_hash,
-        "seq": entry.seq,
+        "prev_hash": prev_hash,
+        "seq": seq,
         "target": entry.target,
         "tenant_id": entry.tenant_id,
     }
-    digest = hashlib.sha256(entry.prev_hash.encode("ascii", "replace"))
+    digest = hashlib.sha256(prev_hash.encode("ascii", "replace"))
     digest.update(_canonical(body))
     return digest.hexdigest()
 
@@ -140,10 +170,33 @@ def seal(
     that is not valid Unicode. These are programming errors in the caller, not input
     from the wire: callers clip untrusted text before recording it.
     """
-    if at.tzinfo is None:
-        raise _invalid("at must be timezone-aware")
     if seq < 1:
         raise _invalid("seq starts at 1")
+    act = check_act(
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        tenant_id=tenant_id,
+        outcome=outcome,
+        details=details,
+    )
+    return seal_act(act, seq=seq, prev_hash=prev_hash)
+
+
+def check_act(
+    *,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    tenant_id: str | None = None,
+    outcome: str = "ok",
+    details: Mapping[str, Scalar] | None = None,
+) -> Act:
+    """The act, checked against the bounds :func:`seal` enforces (same errors)."""
+    if at.tzinfo is None:
+        raise _invalid("at must be timezone-aware")
     _text("actor", actor, MAX_ACTOR)
     _text("outcome", outcome, MAX_OUTCOME)
     if _ACTION.fullmatch(action) is None or len(action) > MAX_ACTION:
@@ -153,22 +206,23 @@ def seal(
     if tenant_id is not None:
         _text("tenant_id", tenant_id, MAX_TENANT_ID)
     clean = _details(details or {})
-    entry = AuditEntry(
+    return Act(at.astimezone(dt.UTC), tenant_id, actor, action, target, outcome, clean)
+
+
+def seal_act(act: Act, *, seq: int, prev_hash: str) -> AuditEntry:
+    """``act`` as entry ``seq``, chained onto ``prev_hash`` (its text was checked)."""
+    return AuditEntry(
         seq=seq,
-        at=at.astimezone(dt.UTC),
-        tenant_id=tenant_id,
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome,
-        details=clean,
+        at=act.at,
+        tenant_id=act.tenant_id,
+        actor=act.actor,
+        action=act.action,
+        target=act.target,
+        outcome=act.outcome,
+        details=act.details,
         prev_hash=prev_hash,
-        hash="",
+        hash=entry_hash(act, seq=seq, prev_hash=prev_hash),
     )
-    try:
-        return replace(entry, hash=entry_hash(entry))
-    except UnicodeEncodeError as e:  # a lone surrogate somewhere in the text
-        raise _invalid("text is not valid Unicode") from e
 
 
 def relink(entries: Iterable[AuditEntry], *, seq: int, prev_hash: str) -> list[AuditEntry]:
@@ -206,6 +260,11 @@ def _invalid(detail: str) -> InvalidInputError:
 def _text(name: str, value: str, limit: int) -> None:
     if not value or len(value) > limit or "\x00" in value:
         raise _invalid(f"{name} must be 1 to {limit} characters without NUL")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate: it could never be hashed
+            raise _invalid("text is not valid Unicode") from e
 
 
 def _details(details: Mapping[str, Scalar]) -> dict[str, Scalar]:
@@ -213,8 +272,11 @@ def _details(details: Mapping[str, Scalar]) -> dict[str, Scalar]:
         raise _invalid(f"at most {MAX_DETAILS} details")
     clean: dict[str, Scalar] = {}
     for key, value in details.items():
-        if not isinstance(key, str) or _DETAIL_KEY.fullmatch(key) is None:
-            raise _invalid(f"detail key {key!r} must match [a-z][a-z0-9_]*")
+        if key not in _KNOWN_KEYS:
+            if not isinstance(key, str) or _DETAIL_KEY.fullmatch(key) is None:
+                raise _invalid(f"detail key {key!r} must match [a-z][a-z0-9_]*")
+            if len(_KNOWN_KEYS) < 1024:
+                _KNOWN_KEYS.add(key)
         if isinstance(value, str):
             _text(f"details.{key}", value or "-", MAX_DETAIL_VALUE)
         elif isinstance(value, int) and not isinstance(value, bool):

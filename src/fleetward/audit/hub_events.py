@@ -91,6 +91,8 @@ def subscribe_hub_events(bus: EventBus, record: Recorder) -> list[Callable[[], N
 
 def _clip(text: str, limit: int) -> str:
     """Untrusted text made safe to record: valid Unicode, no NUL, at most ``limit`` chars."""
+    if len(text) <= limit and text.isascii() and "\x00" not in text:
+        return text  # the usual client id or address: nothing to clean
     clean = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 

@@ -1,10 +1,12 @@
 """The audit service: record acts cheaply, write them in batches, anchor them with signatures.
 
 :meth:`AuditLog.record` runs on whatever thread performed the act (the broker's event
-loop, an API worker): it takes a lock, fixes the entry's ``seq`` and chain hash there and
-then, and queues it, so recording never waits for the database and the order of acts is
-the order of calls. :meth:`AuditLog.flush` (on a worker thread via :meth:`AuditLog.run`)
-writes the queue in one transaction together with any checkpoint that is due.
+loop, an API worker): it takes a lock, checks the act and queues it, so recording never
+waits for the database and the order of acts is the order of calls. The act's place in
+the chain (``seq`` and hash) is fixed in that order by :meth:`AuditLog.flush` (on a worker
+thread via :meth:`AuditLog.run`), which hashes the queue in one go and writes it in one
+transaction together with any checkpoint that is due: a CONNECT records its
+``auth.ok`` for the price of a check and an append.
 
 Several writers may share one database (the hub and the CLI, hub replicas): the storage
 serializes appends and hands each writer the current head under its lock, and a writer
@@ -22,7 +24,16 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from fleetward.audit.chain import AuditEntry, Checkpoint, Scalar, relink, seal, sign_checkpoint
+from fleetward.audit.chain import (
+    Act,
+    AuditEntry,
+    Checkpoint,
+    Scalar,
+    check_act,
+    relink,
+    seal_act,
+    sign_checkpoint,
+)
 from fleetward.audit.hub_events import subscribe_hub_events
 from fleetward.audit.ports import AuditStorage, Batch, ChainHead, HeadMovedError
 from fleetward.clock import Clock
@@ -50,6 +61,7 @@ class AuditLog:
         "_max_pending",
         "_open",
         "_pending",
+        "_raw",
         "_storage",
         "_stored",
         "_tip",
@@ -78,10 +90,11 @@ class AuditLog:
         self._every = checkpoint_every
         self._interval = checkpoint_interval
         self._max_pending = max_pending
-        self._lock = threading.Lock()  # guards _pending, _tip and _open
+        self._lock = threading.Lock()  # guards _pending, _raw, _tip and _open
         self._flush_lock = threading.Lock()  # one flush at a time; guards _stored
-        self._pending: list[AuditEntry] = []
-        self._tip = ChainHead()  # the newest entry, queued or stored
+        self._pending: list[AuditEntry] = []  # queued and chained
+        self._raw: list[Act] = []  # queued after _pending, not yet chained (see _chain)
+        self._tip = ChainHead()  # the newest chained entry, queued or stored
         self._stored = ChainHead()  # the newest stored entry and checkpoint
         self._open = False
         self._unsubscribe: list[Callable[[], None]] = []
@@ -93,6 +106,7 @@ class AuditLog:
         """
         with self._flush_lock:
             head = self._storage.head()
+            self._chain()
             with self._lock:
                 self._stored = head
                 self._pending = self._relinked(self._pending, head)
@@ -102,7 +116,7 @@ class AuditLog:
     def pending(self) -> int:
         """How many recorded entries are not yet stored."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._raw)
 
     def record(
         self,
@@ -116,8 +130,9 @@ class AuditLog:
     ) -> None:
         """Queue one act, chained after every act recorded here before it. Never blocks on I/O.
 
-        Its hash is computed now; only if another writer appends to the same database
-        first is it re-linked (same content and order, later ``seq``) when flushed.
+        Its fields are checked now, its hash when it is flushed (in recording order); if
+        another writer appends to the same database first it is re-linked (same content
+        and order, later ``seq``).
 
         ``details`` must hold no secret. Raises :class:`InvalidInputError` for fields
         out of bounds (see :func:`~fleetward.audit.chain.seal`) and
@@ -126,11 +141,9 @@ class AuditLog:
         with self._lock:
             if not self._open:
                 raise UnavailableError("the audit log is not open", code="audit.closed")
-            if len(self._pending) >= self._max_pending:
+            if len(self._pending) + len(self._raw) >= self._max_pending:
                 raise UnavailableError("the audit log cannot keep up", code="audit.backlog")
-            entry = seal(
-                seq=self._tip.seq + 1,
-                prev_hash=self._tip.hash,
+            act = check_act(
                 at=self._clock.now(),
                 actor=actor,
                 action=action,
@@ -139,8 +152,30 @@ class AuditLog:
                 outcome=outcome,
                 details=details,
             )
-            self._pending.append(entry)
-            self._tip = ChainHead(entry.seq, entry.hash)
+            self._raw.append(act)
+
+    def _chain(self) -> None:
+        """Give the queued acts their place after the tip, in recording order.
+
+        The caller holds ``_flush_lock`` (the only lock under which ``_pending`` and
+        ``_tip`` change); ``_lock`` is held just to read and then to move the acts, so
+        recording goes on while the batch is hashed.
+        """
+        with self._lock:
+            acts, tip = self._raw[:], self._tip
+        if not acts:
+            return
+        seq, prev = tip.seq, tip.hash
+        entries: list[AuditEntry] = []
+        for act in acts:
+            seq += 1
+            entry = seal_act(act, seq=seq, prev_hash=prev)
+            entries.append(entry)
+            prev = entry.hash
+        with self._lock:
+            del self._raw[: len(acts)]
+            self._pending += entries
+            self._tip = ChainHead(seq, prev)
 
     def flush(self) -> int:
         """Store queued entries (and a due checkpoint) in one transaction; how many.
@@ -198,6 +233,7 @@ class AuditLog:
 
     def _flush(self, *, final: bool) -> int:
         with self._flush_lock:
+            self._chain()
             with self._lock:
                 batch, self._pending = self._pending, []
             if not batch and self._anchor_due(self._stored, batch, final=final) is None:

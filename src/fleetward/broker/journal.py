@@ -3,8 +3,10 @@
 :class:`Journal` turns session and delivery events into :class:`BrokerStore` rows, only
 for sessions that outlive their connection (expiry > 0) and only for QoS 1/2 messages;
 with no store it does nothing, so an in-memory broker pays one attribute check per
-event. Time-outs are kept as wall-clock times on disk (the loop's monotonic clock does
-not survive a restart) and converted back when state is restored.
+event. A session that was never stored (a clean session, the common case) costs no SQL
+on connect or disconnect either: the journal remembers which client ids have a row.
+Time-outs are kept as wall-clock times on disk (the loop's monotonic clock does not
+survive a restart) and converted back when state is restored.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ __all__ = ["Journal"]
 class Journal:
     """Records durable broker state in a :class:`BrokerStore`, if one is configured."""
 
-    __slots__ = ("_loop_time", "_wall", "store")
+    __slots__ = ("_loop_time", "_stored_ids", "_wall", "store")
 
     def __init__(
         self,
@@ -35,6 +37,8 @@ class Journal:
         self.store = store
         self._loop_time = loop_time
         self._wall = wall
+        # client ids with a session row: only those need a DELETE when they end
+        self._stored_ids: set[str] = set()
 
     def commit(self) -> None:
         """Make every recorded change durable now (called before any socket flush)."""
@@ -76,7 +80,7 @@ class Journal:
         if store is None:
             return
         if not session.expiry_interval:
-            store.delete_session(session.client_id)
+            self._forget(store, session.client_id)
             return
         subs = [{"key": k, **dataclasses.asdict(v)} for k, v in session.subscriptions.items()]
         identity = session.identity
@@ -88,11 +92,19 @@ class Journal:
             subs,
             connected=connected,
         )
+        self._stored_ids.add(session.client_id)
 
     def session_ended(self, session: Session) -> None:
         """The session is gone for good."""
         if self.store is not None:
-            self.store.delete_session(session.client_id)
+            self._forget(self.store, session.client_id)
+
+    def _forget(self, store: BrokerStore, client_id: str) -> None:
+        """Delete the session's rows, if it ever had any (messages and QoS 2 ids are only
+        journaled for a session with a row: see :meth:`delivery_added`)."""
+        if client_id in self._stored_ids:
+            self._stored_ids.discard(client_id)
+            store.delete_session(client_id)
 
     def retained(self, topic: str, msg: Message | None) -> None:
         """A retained message was set or cleared."""
@@ -109,6 +121,7 @@ class Journal:
         now = self._wall()
         sessions: list[tuple[Session, float | None]] = []
         for row in store.load_sessions():
+            self._stored_ids.add(row.client_id)
             session = Session(row.client_id, Identity(row.identity, row.tenant_id))
             session.expiry_interval = row.expiry_interval
             for sub in row.subscriptions:

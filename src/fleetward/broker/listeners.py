@@ -1,5 +1,8 @@
 """Broker listeners: MQTT over TLS (default) and plain TCP (only when asked for).
 
+Plain TCP uses the lean transport of :mod:`fleetward.broker.tcp` (cheaper accepts, less
+memory per idle client); TLS and WebSocket use asyncio's and the websockets library's.
+
 A listener that admits anonymous clients must be on a loopback address unless the
 operator forces it, and is announced loudly in the log, so an open broker cannot
 appear on a network by accident.
@@ -12,16 +15,19 @@ import ipaddress
 import logging
 import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
 from fleetward.broker.core import Broker
 from fleetward.broker.protocol import MqttProtocol
+from fleetward.broker.tcp import start_tcp_server
 from fleetward.errors import ConfigError
 
 __all__ = ["ListenerInfo", "Listening", "start_listener"]
 
 _TLS_KINDS = frozenset({"tls", "wss"})
+_BACKLOG = 4096  # a burst of reconnecting devices waits in the kernel, not refused
 
 
 class Listening(Protocol):
@@ -92,6 +98,18 @@ async def start_listener(
             ) from e
         log.info("MQTT listener %s (%s) on %s:%d", info.name, info.kind, info.host, info.port)
         return ws_server
+    if info.kind == "tcp" and sys.platform != "win32":  # a loop with add_reader
+        try:
+            lean = await start_tcp_server(
+                lambda: MqttProtocol(broker, info), info.host, info.port, backlog=_BACKLOG
+            )
+        except OSError as e:
+            raise ConfigError(
+                f"mqtt.listeners.{info.name}: cannot listen on {info.host}:{info.port}: "
+                f"{e.strerror}"
+            ) from e
+        log.info("MQTT listener %s (%s) on %s:%d", info.name, info.kind, info.host, info.port)
+        return lean
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
@@ -99,7 +117,7 @@ async def start_listener(
             host=info.host,
             port=info.port,
             ssl=tls if info.kind == "tls" else None,
-            backlog=4096,
+            backlog=_BACKLOG,
             reuse_address=True,
             ssl_handshake_timeout=10.0 if info.kind == "tls" else None,
         )

@@ -23,6 +23,7 @@ from fleetward.access.mqtt_hooks import ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
 from fleetward.broker.fastpath import on_pubacks, on_publishes
 from fleetward.broker.session import Delivery, Message, Session
+from fleetward.broker.tcp import SocketTransport
 from fleetward.errors import FleetwardError
 from fleetward.mqtt import (
     EMPTY_PROPERTIES,
@@ -487,11 +488,14 @@ class MqttProtocol(asyncio.Protocol):
                     self.sc.send(Disconnect(reason_code, Properties(reason_string=reason[:64])))
                 )
         self._flush()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            DeadlineWheel.disarm(self)
+            if type(transport) is SocketTransport and not transport.get_write_buffer_size():
+                return  # nothing left to drain: the connection ends on the next loop turn
             # close() waits for the buffer to drain, which a peer that stopped reading never
             # lets happen: give it a moment, then cut the socket (the timer slot is free now)
-            DeadlineWheel.disarm(self)
             self._linger = self._loop.call_later(_CLOSE_LINGER, self._abort)
 
     def _abort(self) -> None:

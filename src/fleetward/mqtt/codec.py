@@ -46,6 +46,7 @@ Type 0 is reserved (no nibble matches); PUBLISH (3) has real flags, checked apar
 """
 
 # What a first byte means, decided once per byte value instead of per packet.
+_NO_BYTES: Final = b""  # the decoder's empty pending buffer, shared by every connection
 _BAD_FLAGS: Final = 0
 _QOS_3: Final = 1
 _DUP_QOS_0: Final = 2
@@ -204,7 +205,7 @@ class Decoder:
         self._max = 0
         self.max_packet_size = max_packet_size
         self.version = version
-        self._pending = bytearray()
+        self._pending: bytearray | bytes = _NO_BYTES  # a partial packet, rarely any
         self._need = 0
         self._failed = False
 
@@ -250,7 +251,7 @@ class Decoder:
             self._parse(data, pos, out)
         except MqttError as e:
             self._failed = True
-            self._pending = bytearray()
+            self._pending = _NO_BYTES
             if isinstance(e, RemoteProtocolError) and e.protocol_version is None:
                 e.protocol_version = self.version
             raise
@@ -267,6 +268,8 @@ class Decoder:
     def _complete_pending(self, data: bytes, out: list[Packet]) -> int:
         """Finish the buffered packet from the front of ``data``; -1 if still incomplete."""
         pending = self._pending
+        if not isinstance(pending, bytearray):  # called only with a partial packet held
+            pending = self._pending = bytearray(pending)
         n = len(data)
         pos = 0
         if not self._need:
@@ -290,7 +293,7 @@ class Decoder:
             return -1
         pending += memoryview(data)[pos : pos + take]
         buf = bytes(pending)
-        self._pending = bytearray()
+        self._pending = _NO_BYTES
         self._need = 0
         self._parse(buf, 0, out)
         return pos + take

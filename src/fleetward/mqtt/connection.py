@@ -113,8 +113,10 @@ class ServerConnection(PublishRuns):
     def __init__(self, *, max_packet_size: int, now: float = 0.0) -> None:
         self._decoder = Decoder(max_packet_size)
         self._state = ConnectionState.AWAIT_CONNECT
-        self._queue: list[Packet] = []  # decoded, not yet handed out; a list and a head
-        self._head = 0  # index are lighter than a deque (624 bytes even when empty)
+        # decoded, not yet handed out: a list and a head index are lighter than a deque
+        # (624 bytes even when empty), and an idle connection holds the shared empty tuple
+        self._queue: list[Packet] | tuple[()] = ()
+        self._head = 0
         self._error: RemoteProtocolError | None = None
         self._connack_sent = False
         self._answered = False
@@ -180,8 +182,9 @@ class ServerConnection(PublishRuns):
         except RemoteProtocolError as e:
             self._error = e
         if packets:
-            if self._queue:
-                self._queue.extend(packets)
+            queue = self._queue
+            if isinstance(queue, list):
+                queue.extend(packets)
             else:
                 self._queue, self._head = packets, 0
             self._last_received = now
@@ -208,7 +211,7 @@ class ServerConnection(PublishRuns):
         return packet
 
     def _drop_queue(self) -> None:
-        self._queue, self._head = [], 0
+        self._queue, self._head = (), 0
 
     def _next_ready(self) -> Packet | None:
         """Pop the next packet the broker may act on now, or raise the stored error."""

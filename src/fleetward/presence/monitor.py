@@ -165,6 +165,8 @@ class PresenceMonitor:
     # -- event handlers (the broker's loop) ------------------------------------------------
 
     def _on_connected(self, e: ClientConnected) -> None:
+        if not e.identity or e.identity in self.tracker.rules.not_devices:
+            return  # an anonymous client has no presence and no reconnect-loop history
         with self._lock:
             if e.identity:
                 self.engine.connected(e.identity, e.tenant_id, e.at)
@@ -172,6 +174,8 @@ class PresenceMonitor:
         self._changed(changes, e.identity)
 
     def _on_disconnected(self, e: ClientDisconnected) -> None:
+        if not e.identity or e.identity in self.tracker.rules.not_devices:
+            return
         with self._lock:
             changes = self.tracker.apply(e)
         self._changed(changes, e.identity)

@@ -165,3 +165,24 @@ def test_presence_topic_is_only_for_granted_readers(presence_broker: LiveBroker)
         bob.assert_silent(0.3)
     finally:
         bob.close()
+
+
+def test_anonymous_clients_leave_no_presence_state(presence_broker: LiveBroker) -> None:
+    """Open-policy clients are not devices: no presence, no reconnect-loop history.
+
+    (Each of their CONNECTs used to add a timestamp to an ``anonymous`` pseudo-device.)
+    A user's connect is still counted.
+    """
+    monitor = presence_broker.hub.presence
+    assert monitor is not None
+    for i in range(5):
+        c = Paho(presence_broker, client_id=f"anon-{i}").connected()
+        c.disconnect()
+        wait_event(presence_broker, ClientDisconnected, client_id=f"anon-{i}")
+    alice = Paho(presence_broker, user=ALICE, client_id="alice-1").connected()
+    wait_until(lambda: monitor.get("alice") is not None, what="alice's presence")
+    engine_devices = presence_broker.call(lambda: set(monitor.engine._devices))
+    assert "anonymous" not in engine_devices
+    assert "alice" in engine_devices
+    assert monitor.get("anonymous") is None
+    alice.disconnect()

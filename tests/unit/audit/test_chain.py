@@ -330,3 +330,64 @@ def test_int_enum_details_are_stored_as_plain_integers() -> None:
     )
     assert entry.details == {"reason_code": 0x87}
     assert type(entry.details["reason_code"]) is int
+
+
+_text = st.text(min_size=1, max_size=40)
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=40)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actor=_text,
+    target=st.none() | _text,
+    tenant=st.none() | st.text(min_size=1, max_size=36),
+    details=st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), _scalars),
+    micros=st.integers(0, 10**12),
+    seq=st.integers(1, 2**40),
+)
+def test_seal_writes_the_same_canonical_bytes_as_the_json_encoder(
+    actor: str,
+    target: str | None,
+    tenant: str | None,
+    details: dict[str, str | int | bool | None],
+    micros: int,
+    seq: int,
+) -> None:
+    """The hand-written canonical form (the recording fast path) is the specified one."""
+    at = dt.datetime(2001, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    try:
+        entry = seal(
+            seq=seq,
+            prev_hash="ab" * 32,
+            at=at,
+            actor=actor,
+            action="auth.ok",
+            target=target,
+            tenant_id=tenant,
+            details=details,
+        )
+    except InvalidInputError:
+        return  # NUL and the like are refused, as before
+    assert entry.hash == entry_hash(entry)
+    assert _spelled_out_hash(entry) == entry.hash
+
+
+def _spelled_out_hash(entry: AuditEntry) -> str:
+    """The JSON-encoder path, spelled out as the module docstring specifies it."""
+    body = {
+        "action": entry.action,
+        "actor": entry.actor,
+        "at": entry.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "details": dict(entry.details),
+        "outcome": entry.outcome,
+        "prev_hash": entry.prev_hash,
+        "seq": entry.seq,
+        "target": entry.target,
+        "tenant_id": entry.tenant_id,
+    }
+    canonical = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+    return hashlib.sha256(entry.prev_hash.encode() + canonical).hexdigest()

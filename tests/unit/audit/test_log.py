@@ -22,7 +22,7 @@ from fleetward.audit import (
 from fleetward.audit.ports import Batch
 from fleetward.clock import ManualClock
 from fleetward.crypto import KeyRing
-from fleetward.errors import ConflictError, StorageError, UnavailableError
+from fleetward.errors import ConflictError, InvalidInputError, StorageError, UnavailableError
 from fleetward.events import (
     AuthRefused,
     ClientConnected,
@@ -305,3 +305,31 @@ def test_seal_is_what_record_uses(mem: MemoryStore, ring: KeyRing, clock: Manual
         action="tenant.created",
         details={"name": "acme"},
     )
+
+
+def test_recording_checks_at_once_and_hashes_at_flush_in_call_order(
+    mem: MemoryStore, ring: KeyRing, clock: ManualClock
+) -> None:
+    """The connect path pays for a check and an append; the chain is built by the flush.
+
+    A bad act is still refused to its caller (nothing is queued for it), and the time
+    an act carries is the time it was recorded, not the time it was flushed.
+    """
+    audit = make_log(mem, ring, clock)
+    audit.record(actor="mqtt:anonymous", action="auth.ok", target="client:a")
+    with pytest.raises(InvalidInputError):
+        audit.record(actor="mqtt:\udcff", action="auth.ok")  # a lone surrogate
+    with pytest.raises(InvalidInputError):
+        audit.record(actor="mqtt:x", action="auth.ok", details={"x": 1.5})  # type: ignore[dict-item]
+    clock.advance(dt.timedelta(seconds=5))
+    audit.record(actor="mqtt:anonymous", action="auth.ok", target="client:b")
+    assert audit.pending == 2
+    assert mem.entries == []
+    clock.advance(dt.timedelta(seconds=5))
+    assert audit.flush() == 2
+    assert [(e.target, e.at) for e in mem.entries] == [
+        ("client:a", T0),
+        ("client:b", T0 + dt.timedelta(seconds=5)),
+    ]
+    audit.close()
+    check(mem, ring)
