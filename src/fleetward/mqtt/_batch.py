@@ -34,7 +34,7 @@ _PUBACK: Final = tuple(bytes((0x40, 2, i)) for i in range(256))
 class _State(Protocol):
     """What the mixin uses of :class:`~fleetward.mqtt.connection.ServerConnection`."""
 
-    _queue: list[Packet]
+    _queue: list[Packet] | tuple[()]
     _head: int
     _state: ConnectionState
     _decoder: Decoder
@@ -57,7 +57,7 @@ class PublishRuns:
 
     __slots__ = ()
     # assigned below, declared (and slotted) by ServerConnection
-    _queue: list[Packet]
+    _queue: list[Packet] | tuple[()]
     _head: int
     _state: ConnectionState
     _outbound: set[int] | frozenset[int]
@@ -89,8 +89,7 @@ class PublishRuns:
                 self._drop_queue()
                 raise
         if head == 0 and end == len(queue):  # the usual case: the whole read, no copy
-            fresh: list[Packet] = []
-            self._queue = fresh
+            self._queue = ()  # the shared empty queue of an idle connection
             return cast(list[Publish], queue)
         self._head = end
         return cast(list[Publish], queue[head:end])
