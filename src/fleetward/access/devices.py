@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleetward.access.acl import Acl
 from fleetward.access.issuer import IssuedToken, TokenIssuer
 from fleetward.access.mqtt_hooks import Identity
+from fleetward.access.revocations import RevokeHook, device_revoked, token_revoked
 from fleetward.access.runtime import AccessRuntime
 from fleetward.access.secret_strength import check_secret
 from fleetward.access.store import CredentialRow
@@ -75,8 +75,9 @@ class DeviceAccess:
         self._issuer = issuer
         self._hasher = hasher
         self._hub_ca = hub_ca
-        self.on_revoked: list[Callable[[str, str], None]] = []
-        """``hook(tenant_id, device_id)`` after a revoke (the key directory retires keys)."""
+        self.on_revoked: list[RevokeHook] = []
+        """``hook(conn, tenant_id, device_id)`` in a revoke's transaction (the key
+        directory retires keys); it must not commit."""
 
     @property
     def issuer(self) -> TokenIssuer:
@@ -260,17 +261,18 @@ class DeviceAccess:
     def revoke_token(self, tenant_id: str, jti: str, actor: str) -> bool:
         """Revoke a token (and every grant attenuated from it); live sessions end at once.
 
-        Fail closed: the live state and the sessions change first, the database after, so
-        the cut never waits on storage (a storage failure raises, and the token stays
-        refused in this process until restart).
+        Fail closed: the live state and the sessions change first, the database after (the
+        revocation and its change-feed entry in one transaction), so the cut never waits
+        on storage (a storage failure raises, and the token stays refused in this process
+        until restart).
         """
         rt = self._rt
         now = rt.clock.now()
         rt.hub.state.revoked_tokens.add(jti)
         rt.cut(jti)
         horizon = now + self._issuer.max_lifetime + self._issuer.leeway
-        fresh = rt.store.revoke_token(jti, tenant_id, actor, now, horizon)
-        rt.applied(tenant_id, "token.revoked", jti, tighten=False)
+        fresh, seq = token_revoked(rt.store.engine, jti, tenant_id, actor, now, horizon)
+        rt.noted(seq)
         rt.audit(actor, "token.revoked", target=jti, tenant_id=tenant_id)
         return fresh
 
@@ -280,7 +282,9 @@ class DeviceAccess:
         """Revoke a device for good: status, every credential, every live session.
 
         Fail closed, like :meth:`revoke_token`: after one read that checks the device is
-        the caller's and may be revoked, the live state and the sessions change first.
+        the caller's and may be revoked, the live state and the sessions change first;
+        then one transaction records it all, ``on_revoked`` hooks included (a failure
+        raises and writes nothing; the device stays cut in this process).
         """
         rt = self._rt
         device = self._registry.get_device(scope, device_id)
@@ -294,13 +298,13 @@ class DeviceAccess:
         for fp in [fp for fp, d in certs.items() if d == device_id]:
             del certs[fp]
         rt.cut(device_id)
-        self._registry.update_device(scope, device_id, status=DeviceStatus.REVOKED)
-        rt.store.revoke_credentials(scope.tenant_id, device_id, rt.clock.now())
-        self._reload_device(device_id)
-        rt.applied(scope.tenant_id, "device.revoked", device_id, tighten=False)
+        row, seq = device_revoked(
+            rt.store.engine, scope.tenant_id, device_id, rt.clock.now(), self.on_revoked
+        )
+        state.put_row(row)  # with the owner's and tenant's status as stored
+        rt.hub.changed()
+        rt.noted(seq)
         rt.audit(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id)
-        for hook in self.on_revoked:
-            hook(scope.tenant_id, device_id)
 
     def revoke_certificate(
         self, scope: Scope, device_id: str, credential_id: str, actor: str

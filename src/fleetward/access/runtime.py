@@ -76,7 +76,10 @@ class AccessRuntime:
         self.hub.changed()
         if tighten:
             self.enforce(subject)
-        seq = self.store.note_change(tenant_id, what, target, self.clock.now())
+        self.noted(self.store.note_change(tenant_id, what, target, self.clock.now()))
+
+    def noted(self, seq: int) -> None:
+        """This process wrote change-feed entry ``seq`` (its state already holds it)."""
         if seq == self._seen + 1:
             self._seen = seq  # ours, and nobody else's came in between
 
