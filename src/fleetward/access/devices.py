@@ -21,7 +21,7 @@ from fleetward.access.mqtt_hooks import Identity
 from fleetward.access.revocations import RevokeHook, device_revoked, token_revoked
 from fleetward.access.runtime import AccessRuntime
 from fleetward.access.secret_strength import check_secret
-from fleetward.access.store import CredentialRow
+from fleetward.access.store import CredentialRow, DeviceRow
 from fleetward.crypto import (
     HubCa,
     SecretHasher,
@@ -29,7 +29,13 @@ from fleetward.crypto import (
     issue_device_certificate,
     new_secret,
 )
-from fleetward.errors import ConflictError, ForbiddenError, InvalidInputError, UnavailableError
+from fleetward.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
 from fleetward.registry import DeviceStatus, RegistryService, Scope
 from fleetward.registry.ids import new_id
 from fleetward.registry.models import check_device_transition
@@ -49,6 +55,11 @@ class EnrollmentCode:
     device_id: str
     code: str
     expires_at: dt.datetime
+
+
+def _in_scope(row: DeviceRow, scope: Scope) -> bool:
+    """The registry's scoping rule: the caller's tenant, and its owner if it has one."""
+    return row.tenant_id == scope.tenant_id and scope.owner_id in (None, row.owner_id)
 
 
 def device_acl(device_id: str) -> Acl:
@@ -281,28 +292,28 @@ class DeviceAccess:
     def revoke_device(self, scope: Scope, device_id: str, actor: str) -> None:
         """Revoke a device for good: status, every credential, every live session.
 
-        Fail closed, like :meth:`revoke_token`: after one read that checks the device is
-        the caller's and may be revoked, the live state and the sessions change first;
+        Fail closed, like :meth:`revoke_token`: once the live state shows the device is
+        the caller's (a device's tenant and owner never change; one row is read if the
+        live state has not seen the device yet) and may be revoked, the live state and
+        the sessions change first;
         then one transaction records it all, ``on_revoked`` hooks included (a failure
         raises and writes nothing; the device stays cut in this process).
         """
         rt = self._rt
-        device = self._registry.get_device(scope, device_id)
-        check_device_transition(device.status, DeviceStatus.REVOKED)
         rt.ensure_device(device_id)
         state = rt.hub.state
         current = state.device(device_id)
-        if current is not None:
-            state.put_row(replace(current.row, status=DeviceStatus.REVOKED.value))
+        if current is None or not _in_scope(current.row, scope):
+            raise NotFoundError(f"no device {device_id}", code="device.not_found")
+        check_device_transition(DeviceStatus(current.row.status), DeviceStatus.REVOKED)
+        state.put_row(replace(current.row, status=DeviceStatus.REVOKED.value))
         certs = state.certificates
         for fp in [fp for fp, d in certs.items() if d == device_id]:
             del certs[fp]
         rt.cut(device_id)
-        row, seq = device_revoked(
+        seq = device_revoked(
             rt.store.engine, scope.tenant_id, device_id, rt.clock.now(), self.on_revoked
         )
-        state.put_row(row)  # with the owner's and tenant's status as stored
-        rt.hub.changed()
         rt.noted(seq)
         rt.audit(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id)
 

@@ -11,7 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from fleetward.access.policy import DeviceLimits
+from fleetward.errors import NotFoundError
 from fleetward.registry import EntityStatus, Scope
 
 from ...support.broker import live_broker
@@ -234,3 +237,21 @@ def test_a_session_ends_when_its_token_expires(tmp_path: Path) -> None:
             assert c.wait_disconnect(timeout=8) == NOT_AUTHORIZED
         finally:
             c.close()
+
+
+def test_only_the_devices_tenant_and_owner_can_revoke_it(fleet: Fleet) -> None:
+    """The scope check happens before the cut: another tenant or owner cuts nothing."""
+    tenant, other_tenant = fleet.tenant(), fleet.tenant()
+    owner, other_owner = fleet.owner(tenant), fleet.owner(tenant)
+    target = fleet.enroll(tenant, fleet.device(tenant, owner))
+    c = fleet.device_client(target)
+    try:
+        for scope in (Scope(other_tenant), Scope(tenant, other_owner)):
+            with pytest.raises(NotFoundError):
+                fleet.access.devices.revoke_device(scope, target.device_id, "intruder")
+        c.assert_silent(0.2)
+        assert c.disconnects.empty()  # still connected
+        fleet.access.devices.revoke_device(Scope(tenant, owner), target.device_id, "test")
+        assert c.wait_disconnect() == NOT_AUTHORIZED
+    finally:
+        c.close()
