@@ -46,6 +46,7 @@ def _tx(engine: Engine) -> Iterator[Connection]:
 
 
 def _revocable() -> frozenset[str]:
+    """Statuses a device may be revoked from: the update checks the transition itself."""
     out = set()
     for status in DeviceStatus:
         try:
