@@ -352,3 +352,10 @@ class AccessStore:
         """The newest change's sequence number (0 when none)."""
         with self._tx() as conn:
             return int(conn.execute(select(func.max(access_changes.c.seq))).scalar() or 0)
+
+    def changes_since(self, seq: int, limit: int) -> list[tuple[int, str, str | None]]:
+        """Up to ``limit`` change-feed entries after ``seq``: (seq, what, target), in order."""
+        t = access_changes.c
+        query = select(t.seq, t.what, t.target).where(t.seq > seq).order_by(t.seq).limit(limit)
+        with self._tx() as conn:
+            return [(int(s), w, tg) for s, w, tg in conn.execute(query)]

@@ -209,12 +209,35 @@ def test_a_change_made_by_another_process_reaches_live_sessions(fleet: Fleet) ->
         hub_ca=None,
         tokens=TokenSettings(),
     )
+    app = fleet.access.rules.mint_app_token(
+        Scope(tenant), "console-watch", "test", subscribe=(f"devices/{creds.device_id}/#",)
+    )
+    watcher = fleet.client(client_id="watch", username="console-watch", password=app.token)
+    watcher.connected()
+    runtime = fleet.access.runtime
+    wait_until(lambda: runtime._seen == runtime.store.last_change())
+    state = fleet.access.hub.state
     try:
         console.devices.revoke_device(Scope(tenant), creds.device_id, "console")
         assert c.wait_disconnect(timeout=5) == NOT_AUTHORIZED
+        console.devices.revoke_token(tenant, app.claims.jti, "console")
+        assert watcher.wait_disconnect(timeout=5) == NOT_AUTHORIZED
     finally:
         c.close()
+        watcher.close()
     wait_until(lambda: creds.device_id not in fleet.access.hub.state.certificates.values())
+    # Applied to the device and the token alone, not by reloading every device.
+    assert fleet.access.hub.state is state
+    assert app.claims.jti in state.revoked_tokens
+    # An entry that is not about one subject still reloads everything.
+    console.rules.add_list_entry(
+        tenant,
+        "test",
+        mode="deny",
+        kind="client",
+        value="nobody-at-all",
+    )
+    wait_until(lambda: fleet.access.hub.state is not state)
 
 
 def test_a_session_ends_when_its_token_expires(tmp_path: Path) -> None:
