@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import resource
 import ssl
@@ -26,9 +27,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.gcwatch import GcWatch, loop_lag
 from bench.load import V311, Client
 from fleetward.access.live import load_state
-from fleetward.app import Hub
+from fleetward.app import Hub, settle_heap
 from fleetward.config import load_settings
 from fleetward.mqtt import Connect, encode
 from fleetward.registry import Device, DeviceKind, DeviceStatus, Scope
@@ -71,6 +73,10 @@ class TokenClient(Client):
             self.lost.set_result(time.perf_counter())
 
 
+HUB_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}
+"""The loop each running hub runs on (by ``id(hub)``), for probes placed on it."""
+
+
 @contextmanager
 def running_hub(work: Path, **env: str) -> Iterator[tuple[Hub, int, int, Path]]:
     """A hub with a loopback TCP listener and a TLS listener, on a loop thread."""
@@ -99,6 +105,7 @@ def running_hub(work: Path, **env: str) -> Iterator[tuple[Hub, int, int, Path]]:
     thread = threading.Thread(target=loop.run_forever, name="hub", daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(hub.start_broker(tls_material), loop).result(30)
+    HUB_LOOPS[id(hub)] = loop
     try:
         assert tls_material.ca_file is not None
         yield hub, tcp, tls, tls_material.ca_file
@@ -237,7 +244,9 @@ async def connect_rate(devices: list[tuple[str, str]], port: int, ca: Path | Non
     return rate
 
 
-async def run(sessions: int, k: int, connects: int) -> dict[str, float]:
+async def run(
+    sessions: int, k: int, connects: int, *, freeze: bool = False, gc_report: bool = False
+) -> dict[str, float]:
     with (
         tempfile.TemporaryDirectory(prefix="fleetward-bench-") as tmp,
         running_hub(Path(tmp)) as (
@@ -248,19 +257,36 @@ async def run(sessions: int, k: int, connects: int) -> dict[str, float]:
         ),
     ):
         tenant, devices = make_devices(hub, sessions + connects)
+        if freeze:  # what ``fleetward serve`` does once the hub has started
+            settle_heap()
         measured = min(k, sessions)
         idle, active = devices[measured:sessions], devices[:measured]
+        stop, lags = asyncio.Event(), []
+        loop = HUB_LOOPS[id(hub)]
+        lagging = asyncio.run_coroutine_threadsafe(loop_lag(stop, lags), loop)
         t0 = time.perf_counter()
-        with idle_elsewhere(idle, tcp):
-            clients = await connect_all(active, tcp)
-            rate = sessions / (time.perf_counter() - t0)
-            results = {f"token connects, TCP ({sessions}) (conn/s)": rate}
-            results.update(await revocations(hub, tenant, clients, k))
-        await asyncio.sleep(1.0)
-        fresh = devices[sessions:]
-        results[f"token connects, TLS ({connects}) (conn/s)"] = await connect_rate(fresh, tls, ca)
-        await asyncio.sleep(1.0)
-        results[f"token reconnects, TCP ({connects}) (conn/s)"] = await connect_rate(fresh, tcp)
+        with GcWatch() as watch:
+            with idle_elsewhere(idle, tcp):
+                clients = await connect_all(active, tcp)
+                rate = sessions / (time.perf_counter() - t0)
+                results = {f"token connects, TCP ({sessions}) (conn/s)": rate}
+                results.update(await revocations(hub, tenant, clients, k))
+                tracked = len(gc.get_objects()) if gc_report else 0  # the whole fleet is on
+            await asyncio.sleep(1.0)
+            fresh = devices[sessions:]
+            results[f"token connects, TLS ({connects}) (conn/s)"] = await connect_rate(
+                fresh, tls, ca
+            )
+            await asyncio.sleep(1.0)
+            results[f"token reconnects, TCP ({connects}) (conn/s)"] = await connect_rate(fresh, tcp)
+        loop.call_soon_threadsafe(stop.set)
+        await asyncio.wrap_future(lagging)
+        if gc_report:
+            results.update(watch.report())
+            lags.sort()
+            results["hub loop lag p99.9 (ms)"] = lags[int(len(lags) * 0.999)]
+            results["hub loop lag max (ms)"] = lags[-1]
+            results["gc tracked objects, fleet on"] = tracked
         return results
 
 
@@ -270,12 +296,24 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--revocations", type=int, default=200)
     parser.add_argument("--connects", type=int, default=2_000)
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="skip gc.freeze() after start (A/B)"
+    )
+    parser.add_argument("--gc-report", action="store_true", help="GC pauses and hub loop lag too")
     args = parser.parse_args()
     raise_fd_limit()
     if args.hold:
         asyncio.run(_hold(args.hold))
         return
-    results = asyncio.run(run(args.sessions, args.revocations, args.connects))
+    results = asyncio.run(
+        run(
+            args.sessions,
+            args.revocations,
+            args.connects,
+            freeze=not args.no_freeze,
+            gc_report=args.gc_report,
+        )
+    )
     print(f"\n| {'measure':44s} | {'value':>10s} |\n|{'-' * 46}|{'-' * 12}|")
     for name, value in results.items():
         print(f"| {name:44s} | {value:10,.2f} |")

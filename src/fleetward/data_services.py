@@ -84,7 +84,7 @@ class DataServices:
 
     def bind(self, access: AccessServices) -> None:
         """Revoking a device retires its E2E keys."""
-        access.devices.on_revoked.append(self.keydir().retire_device)
+        access.devices.on_revoked.append(self.keydir().retire_device_in)
 
     @property
     def recorder(self) -> HistoryRecorder | None:

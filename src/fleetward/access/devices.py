@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleetward.access.acl import Acl
 from fleetward.access.issuer import IssuedToken, TokenIssuer
 from fleetward.access.mqtt_hooks import Identity
+from fleetward.access.revocations import RevokeHook, device_revoked, token_revoked
 from fleetward.access.runtime import AccessRuntime
 from fleetward.access.secret_strength import check_secret
-from fleetward.access.store import CredentialRow
+from fleetward.access.store import CredentialRow, DeviceRow
 from fleetward.crypto import (
     HubCa,
     SecretHasher,
@@ -29,7 +29,13 @@ from fleetward.crypto import (
     issue_device_certificate,
     new_secret,
 )
-from fleetward.errors import ConflictError, ForbiddenError, InvalidInputError, UnavailableError
+from fleetward.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
 from fleetward.registry import DeviceStatus, RegistryService, Scope
 from fleetward.registry.ids import new_id
 from fleetward.registry.models import check_device_transition
@@ -49,6 +55,11 @@ class EnrollmentCode:
     device_id: str
     code: str
     expires_at: dt.datetime
+
+
+def _in_scope(row: DeviceRow, scope: Scope) -> bool:
+    """The registry's scoping rule: the caller's tenant, and its owner if it has one."""
+    return row.tenant_id == scope.tenant_id and scope.owner_id in (None, row.owner_id)
 
 
 def device_acl(device_id: str) -> Acl:
@@ -75,8 +86,9 @@ class DeviceAccess:
         self._issuer = issuer
         self._hasher = hasher
         self._hub_ca = hub_ca
-        self.on_revoked: list[Callable[[str, str], None]] = []
-        """``hook(tenant_id, device_id)`` after a revoke (the key directory retires keys)."""
+        self.on_revoked: list[RevokeHook] = []
+        """``hook(conn, tenant_id, device_id)`` in a revoke's transaction (the key
+        directory retires keys); it must not commit."""
 
     @property
     def issuer(self) -> TokenIssuer:
@@ -260,17 +272,18 @@ class DeviceAccess:
     def revoke_token(self, tenant_id: str, jti: str, actor: str) -> bool:
         """Revoke a token (and every grant attenuated from it); live sessions end at once.
 
-        Fail closed: the live state and the sessions change first, the database after, so
-        the cut never waits on storage (a storage failure raises, and the token stays
-        refused in this process until restart).
+        Fail closed: the live state and the sessions change first, the database after (the
+        revocation and its change-feed entry in one transaction), so the cut never waits
+        on storage (a storage failure raises, and the token stays refused in this process
+        until restart).
         """
         rt = self._rt
         now = rt.clock.now()
         rt.hub.state.revoked_tokens.add(jti)
         rt.cut(jti)
         horizon = now + self._issuer.max_lifetime + self._issuer.leeway
-        fresh = rt.store.revoke_token(jti, tenant_id, actor, now, horizon)
-        rt.applied(tenant_id, "token.revoked", jti, tighten=False)
+        fresh, seq = token_revoked(rt.store.engine, jti, tenant_id, actor, now, horizon)
+        rt.noted(seq)
         rt.audit(actor, "token.revoked", target=jti, tenant_id=tenant_id)
         return fresh
 
@@ -279,28 +292,30 @@ class DeviceAccess:
     def revoke_device(self, scope: Scope, device_id: str, actor: str) -> None:
         """Revoke a device for good: status, every credential, every live session.
 
-        Fail closed, like :meth:`revoke_token`: after one read that checks the device is
-        the caller's and may be revoked, the live state and the sessions change first.
+        Fail closed, like :meth:`revoke_token`: once the live state shows the device is
+        the caller's (a device's tenant and owner never change; one row is read if the
+        live state has not seen the device yet) and may be revoked, the live state and
+        the sessions change first;
+        then one transaction records it all, ``on_revoked`` hooks included (a failure
+        raises and writes nothing; the device stays cut in this process).
         """
         rt = self._rt
-        device = self._registry.get_device(scope, device_id)
-        check_device_transition(device.status, DeviceStatus.REVOKED)
         rt.ensure_device(device_id)
         state = rt.hub.state
         current = state.device(device_id)
-        if current is not None:
-            state.put_row(replace(current.row, status=DeviceStatus.REVOKED.value))
+        if current is None or not _in_scope(current.row, scope):
+            raise NotFoundError(f"no device {device_id}", code="device.not_found")
+        check_device_transition(DeviceStatus(current.row.status), DeviceStatus.REVOKED)
+        state.put_row(replace(current.row, status=DeviceStatus.REVOKED.value))
         certs = state.certificates
         for fp in [fp for fp, d in certs.items() if d == device_id]:
             del certs[fp]
         rt.cut(device_id)
-        self._registry.update_device(scope, device_id, status=DeviceStatus.REVOKED)
-        rt.store.revoke_credentials(scope.tenant_id, device_id, rt.clock.now())
-        self._reload_device(device_id)
-        rt.applied(scope.tenant_id, "device.revoked", device_id, tighten=False)
+        seq = device_revoked(
+            rt.store.engine, scope.tenant_id, device_id, rt.clock.now(), self.on_revoked
+        )
+        rt.noted(seq)
         rt.audit(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id)
-        for hook in self.on_revoked:
-            hook(scope.tenant_id, device_id)
 
     def revoke_certificate(
         self, scope: Scope, device_id: str, credential_id: str, actor: str

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Select, select
 from sqlalchemy.engine import RowMapping
 
 from fleetward.access.lists import AccessListEntry
@@ -13,6 +15,7 @@ from fleetward.access.policy import DeviceLimits, Grant
 from fleetward.clock import utc
 from fleetward.registry.models import DeviceCredential as CredentialRow
 from fleetward.registry.sql.repos import read_credential
+from fleetward.registry.sql.tables import devices, owners, tenants
 
 __all__ = [
     "CredentialRow",
@@ -20,6 +23,7 @@ __all__ = [
     "GrantRow",
     "ListRow",
     "MakerRow",
+    "device_select",
     "read_credential",
     "read_device",
     "read_grant",
@@ -80,6 +84,24 @@ class MakerRow:
 
 def _opt(value: dt.datetime | None) -> dt.datetime | None:
     return utc(value) if value is not None else None
+
+
+def device_select() -> Select[Any]:
+    """Devices with their owner's and tenant's status (what :func:`read_device` reads)."""
+    return (
+        select(
+            devices.c.id,
+            devices.c.tenant_id,
+            devices.c.owner_id,
+            devices.c.kind,
+            devices.c.status,
+            devices.c.site,
+            owners.c.status.label("owner_status"),
+            tenants.c.status.label("tenant_status"),
+        )
+        .join(owners, owners.c.id == devices.c.owner_id)
+        .join(tenants, tenants.c.id == devices.c.tenant_id)
+    )
 
 
 def read_device(r: RowMapping) -> DeviceRow:

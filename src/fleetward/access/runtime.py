@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from fleetward.access.follow import apply_changes
 from fleetward.access.hub_access import AuditHook, HubAccess
 from fleetward.access.live import load_state
 from fleetward.access.store import AccessStore
@@ -24,6 +25,9 @@ __all__ = ["AccessRuntime", "Scalar"]
 log = logging.getLogger("fleetward.access")
 
 Scalar = str | int | float | bool | None
+
+FOLLOW_BATCH = 64
+"""More change-feed entries than this at one poll: reload everything instead."""
 
 
 def _no_sessions(_subject: str | None = None) -> None:
@@ -76,7 +80,10 @@ class AccessRuntime:
         self.hub.changed()
         if tighten:
             self.enforce(subject)
-        seq = self.store.note_change(tenant_id, what, target, self.clock.now())
+        self.noted(self.store.note_change(tenant_id, what, target, self.clock.now()))
+
+    def noted(self, seq: int) -> None:
+        """This process wrote change-feed entry ``seq`` (its state already holds it)."""
         if seq == self._seen + 1:
             self._seen = seq  # ours, and nobody else's came in between
 
@@ -86,18 +93,32 @@ class AccessRuntime:
         self.enforce(subject)
 
     def follow(self) -> bool:
-        """Reload everything if another process changed access data; whether it did."""
+        """Apply another process's access changes; whether there were any.
+
+        Entries about one device or token are applied to it alone and only its sessions
+        are re-checked (:mod:`fleetward.access.follow`); anything else, or a backlog of
+        more than :data:`FOLLOW_BATCH` entries, reloads the whole state.
+        """
         last = self.store.last_change()
         if last <= self._seen:
             return False
         try:
-            self.hub.state = load_state(self.store, self.clock.now())
+            changes = self.store.changes_since(self._seen, FOLLOW_BATCH + 1)
+            subjects = None
+            if len(changes) <= FOLLOW_BATCH:
+                subjects = apply_changes(self.store, self.hub.state, changes)
+            if subjects is None:
+                self.hub.state = load_state(self.store, self.clock.now())
         except FleetwardError:
             log.exception("cannot reload the access state; keeping the current one")
             return False
-        self._seen = last
+        self._seen = max(last, changes[-1][0] if changes else 0)
         self.hub.changed()
-        self.enforce(None)
+        if subjects is None:
+            self.enforce(None)
+        else:
+            for subject in sorted(subjects):
+                self.enforce(subject)
         return True
 
     def ensure_device(self, device_id: str) -> None:

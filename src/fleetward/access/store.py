@@ -26,6 +26,7 @@ from fleetward.access.records import (
     GrantRow,
     ListRow,
     MakerRow,
+    device_select,
     read_credential,
     read_device,
     read_grant,
@@ -33,6 +34,7 @@ from fleetward.access.records import (
     read_list_entry,
     read_maker,
 )
+from fleetward.access.revocations import note
 from fleetward.access.tables import (
     access_changes,
     access_list_entries,
@@ -43,7 +45,7 @@ from fleetward.access.tables import (
     revoked_tokens,
 )
 from fleetward.errors import ConflictError, StorageError
-from fleetward.registry.sql.tables import device_credentials, devices, owners, tenants
+from fleetward.registry.sql.tables import device_credentials, devices
 
 __all__ = ["AccessStore", "CredentialRow", "DeviceRow", "GrantRow", "ListRow", "MakerRow"]
 
@@ -55,6 +57,11 @@ class AccessStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        """The database (for writes that span layers in one transaction: ``revocations``)."""
+        return self._engine
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -70,33 +77,17 @@ class AccessStore:
 
     # -- devices (hub-wide, pre-authentication) ------------------------------------------
 
-    def _device_query(self) -> Any:
-        return (
-            select(
-                devices.c.id,
-                devices.c.tenant_id,
-                devices.c.owner_id,
-                devices.c.kind,
-                devices.c.status,
-                devices.c.site,
-                owners.c.status.label("owner_status"),
-                tenants.c.status.label("tenant_status"),
-            )
-            .join(owners, owners.c.id == devices.c.owner_id)
-            .join(tenants, tenants.c.id == devices.c.tenant_id)
-        )
-
     def device_row(self, device_id: str) -> DeviceRow | None:
         """The device named ``device_id`` (in whatever tenant), for authentication."""
         with self._tx() as conn:
-            r = conn.execute(self._device_query().where(devices.c.id == device_id)).mappings()
+            r = conn.execute(device_select().where(devices.c.id == device_id)).mappings()
             row = r.first()
         return read_device(row) if row is not None else None
 
     def device_rows(self) -> list[DeviceRow]:
         """Every device (the live state's starting point)."""
         with self._tx() as conn:
-            return [read_device(r) for r in conn.execute(self._device_query()).mappings()]
+            return [read_device(r) for r in conn.execute(device_select()).mappings()]
 
     # -- credentials ----------------------------------------------------------------------
 
@@ -251,26 +242,6 @@ class AccessStore:
 
     # -- revoked tokens -------------------------------------------------------------------
 
-    def revoke_token(
-        self, jti: str, tenant_id: str, by: str, now: dt.datetime, expires_at: dt.datetime
-    ) -> bool:
-        """Record ``jti`` revoked until ``expires_at``; False if it already was."""
-        with self._tx() as conn:
-            if conn.execute(
-                select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
-            ).first():
-                return False
-            conn.execute(
-                insert(revoked_tokens).values(
-                    jti=jti,
-                    tenant_id=tenant_id,
-                    revoked_by=by,
-                    revoked_at=now,
-                    expires_at=expires_at,
-                )
-            )
-        return True
-
     def revoked_token_ids(self, now: dt.datetime) -> set[str]:
         """Every revoked ``jti`` whose token could still be presented at ``now``."""
         query = select(revoked_tokens.c.jti).where(revoked_tokens.c.expires_at > now)
@@ -375,13 +346,16 @@ class AccessStore:
     ) -> int:
         """Append to the change feed; returns its sequence number."""
         with self._tx() as conn:
-            result = conn.execute(
-                insert(access_changes).values(tenant_id=tenant_id, what=what, target=target, at=now)
-            )
-            key = result.inserted_primary_key
-            return int(key[0]) if key else 0
+            return note(conn, tenant_id, what, target, now)
 
     def last_change(self) -> int:
         """The newest change's sequence number (0 when none)."""
         with self._tx() as conn:
             return int(conn.execute(select(func.max(access_changes.c.seq))).scalar() or 0)
+
+    def changes_since(self, seq: int, limit: int) -> list[tuple[int, str, str | None]]:
+        """Up to ``limit`` change-feed entries after ``seq``: (seq, what, target), in order."""
+        t = access_changes.c
+        query = select(t.seq, t.what, t.target).where(t.seq > seq).order_by(t.seq).limit(limit)
+        with self._tx() as conn:
+            return [(int(s), w, tg) for s, w, tg in conn.execute(query)]

@@ -103,8 +103,19 @@ class KeyDirectoryService:
         return changed
 
     def retire_device(self, tenant_id: str, device_id: str) -> None:
-        """The ``DeviceAccess.on_revoked`` hook."""
+        """Retire a revoked device's keys in a transaction of their own."""
         self.retire_holder(KeyOwner(tenant_id, OwnerKind.DEVICE, device_id))
+
+    def retire_device_in(self, conn: Connection, tenant_id: str, device_id: str) -> None:
+        """The ``DeviceAccess.on_revoked`` hook: retire in the revocation's transaction.
+
+        Database errors propagate to the revocation, which rolls back and raises.
+        """
+        holder = KeyOwner(tenant_id, OwnerKind.DEVICE, device_id)
+        changed = self._model(conn, holder).retire_owner(
+            holder, now=self._clock.now(), signer=self._ring.active
+        )
+        self._store(conn, "", changed)  # updates only: the rows exist
 
     def entries(self, tenant_id: str, *, owner_id: str | None = None) -> list[bytes]:
         """Signed entries of a tenant (or of one owner's devices and apps), as fetched."""

@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from fleetward.errors import FleetwardError
 from fleetward.events import ClientConnected, ClientDisconnected, HubEvent, PublishAccepted
+from fleetward.presence.deadlines import Deadlines
 from fleetward.presence.model import (
     Connection,
     DeviceInfo,
@@ -77,10 +78,20 @@ def transition(status: PresenceStatus, trigger: Trigger) -> PresenceStatus:
 class _Entry:
     """Mutable per-device state inside the tracker."""
 
-    __slots__ = ("info", "last_seen", "live", "reported_by", "sessions", "since", "status")
+    __slots__ = (
+        "info",
+        "last_seen",
+        "live",
+        "order",
+        "reported_by",
+        "sessions",
+        "since",
+        "status",
+    )
 
-    def __init__(self, info: DeviceInfo, max_sessions: int) -> None:
+    def __init__(self, info: DeviceInfo, max_sessions: int, order: int) -> None:
         self.info = info
+        self.order = order  # when the tracker first heard of it: the order ticks report in
         self.status = _S.NEVER_SEEN
         self.since: dt.datetime | None = info.created_at
         self.last_seen: dt.datetime | None = None
@@ -96,11 +107,13 @@ class _Entry:
 class PresenceTracker:
     """Presence of every device the hub has heard of or been told about."""
 
-    __slots__ = ("_entries", "_gateway_children", "rules", "stray_events")
+    __slots__ = ("_added", "_deadlines", "_entries", "_gateway_children", "rules", "stray_events")
 
     def __init__(self, rules: PresenceRules) -> None:
         self.rules = rules
         self._entries: dict[str, _Entry] = {}
+        self._deadlines = Deadlines()  # online devices that may fall silent, by when
+        self._added = 0
         self._gateway_children: dict[str, set[str]] = {}
         self.stray_events = 0  # events that could not apply (unknown client, over the bound)
 
@@ -111,18 +124,21 @@ class PresenceTracker:
         entry = self._entries.get(info.device_id)
         if entry is None:
             if len(self._entries) < self.rules.max_devices:
-                self._entries[info.device_id] = _Entry(info, self.rules.max_sessions)
+                self._entries[info.device_id] = self._new_entry(info)
             return
         tenant = info.tenant_id if info.tenant_id is not None else entry.info.tenant_id
         entry.info = DeviceInfo(
             info.device_id, tenant, info.owner_id, info.site, info.tags, info.created_at
         )
+        self._arm(entry)  # new tags may mean a shorter interval
 
     def forget(self, device_id: str) -> None:
         """Drop a deleted device."""
         self._entries.pop(device_id, None)
+        self._deadlines.disarm(device_id)
         for child in self._gateway_children.pop(device_id, set()):
             self._entries.pop(child, None)
+            self._deadlines.disarm(child)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -156,7 +172,9 @@ class PresenceTracker:
             children.add(child_id)
             entry.reported_by = gateway_id
             entry.last_seen = now
-            return self._move(entry, Trigger.CONNECT, now, f"reported by {gateway_id}")
+            changes = self._move(entry, Trigger.CONNECT, now, f"reported by {gateway_id}")
+            self._keep_armed(entry)
+            return changes
         children.discard(child_id)
         if entry.reported_by != gateway_id:
             return []
@@ -167,17 +185,28 @@ class PresenceTracker:
         return self._move(entry, Trigger.LAST_DISCONNECT, now, f"reported by {gateway_id}")
 
     def tick(self, now: dt.datetime) -> list[StatusChange]:
-        """Flag devices that are connected but have sent nothing for their interval."""
+        """Flag devices that are connected but have sent nothing for their interval.
+
+        Only devices whose silence deadline has come are judged (:class:`Deadlines`);
+        the rule is the same as judging every online device, and so is the order of the
+        changes (the order the tracker first heard of the devices).
+        """
         if not self.rules.watches_data:
-            return []  # no device can fall silent: skip the O(devices) walk on the hub's loop
-        changes: list[StatusChange] = []
-        for device_id, entry in self._entries.items():
-            if entry.status is not _S.ONLINE or entry.last_seen is None:
-                continue
+            return []  # no device can fall silent
+        entries, changes, heard = self._entries, [], []
+        for device_id in self._deadlines.take_due(now):
+            entry = entries.get(device_id)
+            if entry is None or entry.status is not _S.ONLINE or entry.last_seen is None:
+                continue  # gone, silent already or offline: armed again when back online
             interval = self.rules.interval_for(device_id, entry.info.tags)
             if interval is not None and (now - entry.last_seen).total_seconds() > interval:
-                changes += self._move(entry, Trigger.SILENCE, now, "silence")
-        return changes
+                changes.append((entry.order, self._move(entry, Trigger.SILENCE, now, "silence")))
+            else:
+                heard.append(entry)  # heard from since its deadline was set
+        for entry in heard:
+            self._arm(entry)
+        changes.sort(key=lambda c: c[0])
+        return [change for _, moved in changes for change in moved]
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -200,7 +229,7 @@ class PresenceTracker:
             if len(self._entries) >= self.rules.max_devices:
                 self.stray_events += 1
                 return None
-            entry = _Entry(DeviceInfo(device_id, tenant_id), self.rules.max_sessions)
+            entry = self._new_entry(DeviceInfo(device_id, tenant_id))
             entry.since = None
             self._entries[device_id] = entry
         return entry
@@ -225,7 +254,9 @@ class PresenceTracker:
         )
         entry.sessions.append(SessionRecord(e.client_id, e.listener, e.peer, e.at))
         entry.last_seen = e.at
-        return self._move(entry, Trigger.CONNECT, e.at, "connect")
+        changes = self._move(entry, Trigger.CONNECT, e.at, "connect")
+        self._keep_armed(entry)
+        return changes
 
     def _disconnected(self, e: ClientDisconnected) -> list[StatusChange]:
         entry = self._entries.get(e.identity or "")
@@ -258,7 +289,27 @@ class PresenceTracker:
             self.stray_events += 1
             return []
         entry.last_seen = at
-        return self._move(entry, Trigger.DATA, at, "data")
+        changes = self._move(entry, Trigger.DATA, at, "data")
+        self._keep_armed(entry)
+        return changes
+
+    def _new_entry(self, info: DeviceInfo) -> _Entry:
+        self._added += 1
+        return _Entry(info, self.rules.max_sessions, self._added)
+
+    def _keep_armed(self, entry: _Entry) -> None:
+        """After activity: an online device needs a deadline (one it has stays, lazily)."""
+        if entry.info.device_id not in self._deadlines and self.rules.watches_data:
+            self._arm(entry)
+
+    def _arm(self, entry: _Entry) -> None:
+        """Set the earliest moment ``entry`` could fall silent, if it can."""
+        if entry.status is not _S.ONLINE or entry.last_seen is None:
+            return
+        interval = self.rules.interval_for(entry.info.device_id, entry.info.tags)
+        if interval is not None:
+            deadline = entry.last_seen + dt.timedelta(seconds=interval)
+            self._deadlines.arm(entry.info.device_id, deadline)
 
     @staticmethod
     def _move(entry: _Entry, trigger: Trigger, at: dt.datetime, reason: str) -> list[StatusChange]:

@@ -11,7 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from fleetward.access.policy import DeviceLimits
+from fleetward.errors import NotFoundError
 from fleetward.registry import EntityStatus, Scope
 
 from ...support.broker import live_broker
@@ -206,12 +209,35 @@ def test_a_change_made_by_another_process_reaches_live_sessions(fleet: Fleet) ->
         hub_ca=None,
         tokens=TokenSettings(),
     )
+    app = fleet.access.rules.mint_app_token(
+        Scope(tenant), "console-watch", "test", subscribe=(f"devices/{creds.device_id}/#",)
+    )
+    watcher = fleet.client(client_id="watch", username="console-watch", password=app.token)
+    watcher.connected()
+    runtime = fleet.access.runtime
+    wait_until(lambda: runtime._seen == runtime.store.last_change())
+    state = fleet.access.hub.state
     try:
         console.devices.revoke_device(Scope(tenant), creds.device_id, "console")
         assert c.wait_disconnect(timeout=5) == NOT_AUTHORIZED
+        console.devices.revoke_token(tenant, app.claims.jti, "console")
+        assert watcher.wait_disconnect(timeout=5) == NOT_AUTHORIZED
     finally:
         c.close()
+        watcher.close()
     wait_until(lambda: creds.device_id not in fleet.access.hub.state.certificates.values())
+    # Applied to the device and the token alone, not by reloading every device.
+    assert fleet.access.hub.state is state
+    assert app.claims.jti in state.revoked_tokens
+    # An entry that is not about one subject still reloads everything.
+    console.rules.add_list_entry(
+        tenant,
+        "test",
+        mode="deny",
+        kind="client",
+        value="nobody-at-all",
+    )
+    wait_until(lambda: fleet.access.hub.state is not state)
 
 
 def test_a_session_ends_when_its_token_expires(tmp_path: Path) -> None:
@@ -234,3 +260,21 @@ def test_a_session_ends_when_its_token_expires(tmp_path: Path) -> None:
             assert c.wait_disconnect(timeout=8) == NOT_AUTHORIZED
         finally:
             c.close()
+
+
+def test_only_the_devices_tenant_and_owner_can_revoke_it(fleet: Fleet) -> None:
+    """The scope check happens before the cut: another tenant or owner cuts nothing."""
+    tenant, other_tenant = fleet.tenant(), fleet.tenant()
+    owner, other_owner = fleet.owner(tenant), fleet.owner(tenant)
+    target = fleet.enroll(tenant, fleet.device(tenant, owner))
+    c = fleet.device_client(target)
+    try:
+        for scope in (Scope(other_tenant), Scope(tenant, other_owner)):
+            with pytest.raises(NotFoundError):
+                fleet.access.devices.revoke_device(scope, target.device_id, "intruder")
+        c.assert_silent(0.2)
+        assert c.disconnects.empty()  # still connected
+        fleet.access.devices.revoke_device(Scope(tenant, owner), target.device_id, "test")
+        assert c.wait_disconnect() == NOT_AUTHORIZED
+    finally:
+        c.close()

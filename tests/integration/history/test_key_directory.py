@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from fleetward.crypto.signing import VerifyKey
 from fleetward.e2e import DirectoryError, KeyOwner, OwnerKind, TrustedKeys
+from fleetward.errors import StorageError
 from fleetward.registry import Scope
 
 from ...support.api import assert_problem, make_owner, ok
@@ -121,3 +123,32 @@ def test_apps_publish_over_rest_scoped_to_their_owner(hub: LiveHub) -> None:
         # the owner's export carries the entry
         export = ok(op.get(f"/v1/tenants/{a.tenant_id}/owners/{a.owner_id}/export"))
         assert export["e2e_keys"] == listed["entries"]
+
+
+def test_a_revocation_whose_write_fails_stays_cut_and_writes_nothing(lb: LiveBroker) -> None:
+    """Cut first, then one transaction: a storage failure surfaces, the session is gone,
+    the device stays refused, and the database is not left half-revoked."""
+    tenant_id, owner_id, dev = world(lb)
+    pair = e2e_pair(tenant_id, OwnerKind.DEVICE, dev.device_id)
+    _put_key(lb, dev, pair.record.public_key)
+    before = lb.hub.data.keydir().entries(tenant_id, owner_id=owner_id)
+    c = Paho(lb, client_id="doomed", user=(dev.device_id, dev.token)).connected()
+    engine = lb.hub.store.engine
+    with engine.begin() as conn:  # the change feed's table goes away: its insert fails
+        conn.execute(text("ALTER TABLE access_changes RENAME TO access_changes_away"))
+    try:
+        with pytest.raises(StorageError):
+            lb.hub.access().devices.revoke_device(Scope(tenant_id), dev.device_id, "test")
+        assert c.wait_disconnect() == 0x87
+    finally:
+        c.close()
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE access_changes_away RENAME TO access_changes"))
+    again = Paho(lb, client_id="comeback", user=(dev.device_id, dev.token))
+    try:
+        assert again.connect().reason == 0x87  # refused in this process
+    finally:
+        again.close()
+    # Nothing of the revocation was written: status, credentials and keys as before.
+    assert lb.hub.registry.get_device(Scope(tenant_id), dev.device_id).status == "active"
+    assert lb.hub.data.keydir().entries(tenant_id, owner_id=owner_id) == before
