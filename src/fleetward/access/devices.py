@@ -282,7 +282,8 @@ class DeviceAccess:
         rt.hub.state.revoked_tokens.add(jti)
         rt.cut(jti)
         horizon = now + self._issuer.max_lifetime + self._issuer.leeway
-        fresh, seq = token_revoked(rt.store.engine, jti, tenant_id, actor, now, horizon)
+        with rt.recording(actor, "token.revoked", target=jti, tenant_id=tenant_id):
+            fresh, seq = token_revoked(rt.store.engine, jti, tenant_id, actor, now, horizon)
         rt.noted(seq)
         rt.audit(actor, "token.revoked", target=jti, tenant_id=tenant_id)
         return fresh
@@ -311,35 +312,46 @@ class DeviceAccess:
         for fp in [fp for fp, d in certs.items() if d == device_id]:
             del certs[fp]
         rt.cut(device_id)
-        seq = device_revoked(
-            rt.store.engine, scope.tenant_id, device_id, rt.clock.now(), self.on_revoked
-        )
+        with rt.recording(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id):
+            seq = device_revoked(
+                rt.store.engine, scope.tenant_id, device_id, rt.clock.now(), self.on_revoked
+            )
         rt.noted(seq)
         rt.audit(actor, "device.revoked", target=device_id, tenant_id=scope.tenant_id)
 
     def revoke_certificate(
         self, scope: Scope, device_id: str, credential_id: str, actor: str
     ) -> None:
-        """Revoke one certificate (or other credential) of a device; its sessions end."""
+        """Revoke one certificate (or other credential) of a device; its sessions end.
+
+        Fail closed, like :meth:`revoke_device`: the certificate leaves the live state and
+        the sessions that rested on it are cut before the row is written; a failed write
+        raises and the certificate stays refused in this process.
+        """
         rt = self._rt
         self._registry.get_device(scope, device_id)
-        gone = rt.store.revoke_credentials(
-            scope.tenant_id, device_id, rt.clock.now(), credential_id=credential_id
-        )
-        if not gone:
+        live = [
+            c
+            for c in rt.store.credentials(tenant_id=scope.tenant_id, device_id=device_id)
+            if c.id == credential_id and c.revoked_at is None
+        ]
+        if not live:
             raise ConflictError("no such live credential", code="credential.not_live")
-        for cred in gone:
+        for cred in live:
             if cred.fingerprint is not None:
                 rt.hub.state.certificates.pop(cred.fingerprint, None)
-        rt.applied(
-            scope.tenant_id, "credential.revoked", device_id, tighten=True, subject=device_id
-        )
+        rt.cut(device_id)
+        with rt.recording(actor, "credential.revoked", target=device_id, tenant_id=scope.tenant_id):
+            gone = rt.store.revoke_credentials(
+                scope.tenant_id, device_id, rt.clock.now(), credential_id=credential_id
+            )
+            rt.applied(scope.tenant_id, "credential.revoked", device_id, tighten=False)
         rt.audit(
             actor,
             "credential.revoked",
             target=device_id,
             tenant_id=scope.tenant_id,
-            details={"credential_id": credential_id, "kind": gone[0].kind},
+            details={"credential_id": credential_id, "kind": (gone or live)[0].kind},
         )
 
     def credentials(self, scope: Scope, device_id: str) -> list[CredentialRow]:

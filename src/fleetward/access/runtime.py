@@ -10,7 +10,8 @@ change feed, so another process's hub (or this hub, after a CLI change) follows 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fleetward.access.follow import apply_changes
@@ -66,6 +67,28 @@ class AccessRuntime:
             outcome=outcome,
             details=dict(details or {}),
         )
+
+    @contextmanager
+    def recording(
+        self, actor: str, action: str, *, target: str, tenant_id: str | None
+    ) -> Iterator[None]:
+        """Around the writes that follow a cut: a failure is audited (the cut stands) and raised.
+
+        The sessions are already gone when storage refuses, so the audit log must say so:
+        ``outcome="unsaved"`` tells an operator the act took effect in this process only.
+        """
+        try:
+            yield
+        except FleetwardError as e:
+            self.audit(
+                actor,
+                action,
+                target=target,
+                tenant_id=tenant_id,
+                outcome="unsaved",
+                details={"error": e.code},
+            )
+            raise
 
     def applied(
         self,

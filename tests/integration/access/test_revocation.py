@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from fleetward.access.policy import DeviceLimits
-from fleetward.errors import NotFoundError
+from fleetward.errors import NotFoundError, StorageError
 from fleetward.registry import EntityStatus, Scope
 
 from ...support.broker import live_broker
@@ -278,3 +279,43 @@ def test_only_the_devices_tenant_and_owner_can_revoke_it(fleet: Fleet) -> None:
         assert c.wait_disconnect() == NOT_AUTHORIZED
     finally:
         c.close()
+
+
+def test_a_certificate_revocation_whose_write_fails_still_cuts(fleet: Fleet) -> None:
+    """Cut first, then write: the session on the certificate ends and the certificate stays
+    refused in this process even when the database refuses the revocation."""
+    tenant = fleet.tenant()
+    creds = fleet.enroll(tenant, fleet.device(tenant, fleet.owner(tenant)))
+    (cert,) = [
+        c
+        for c in fleet.access.devices.credentials(Scope(tenant), creds.device_id)
+        if c.fingerprint is not None and c.revoked_at is None
+    ]
+    c = fleet.client(client_id="on-cert", cert=(creds.cert, creds.key)).connected()
+    engine = fleet.lb.hub.store.engine
+    with engine.begin() as conn:  # credential rows can be read but no longer changed
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_revoke BEFORE UPDATE ON device_credentials "
+                "BEGIN INSERT INTO nowhere VALUES (1); END"  # fails when it runs
+            )
+        )
+    try:
+        with pytest.raises(StorageError):
+            fleet.access.devices.revoke_certificate(Scope(tenant), creds.device_id, cert.id, "t")
+        assert c.wait_disconnect() in (0x87, 0x8A)
+    finally:
+        c.close()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_revoke"))
+    again = fleet.client(client_id="on-cert-again", cert=(creds.cert, creds.key))
+    try:
+        assert again.connect().reason != 0
+    finally:
+        again.close()
+    (unsaved,) = [e for e in fleet.audit("credential.revoked") if e.target == creds.device_id]
+    assert unsaved.outcome == "unsaved"  # the cut took effect; the log says it was not stored
+    # the token credential still works: only the certificate was taken away
+    fleet.client(
+        client_id="by-token", username=creds.device_id, password=creds.token
+    ).connected().close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from fleetward.audit import SqlAuditStore
 from fleetward.crypto.signing import VerifyKey
 from fleetward.e2e import DirectoryError, KeyOwner, OwnerKind, TrustedKeys
 from fleetward.errors import StorageError
@@ -152,3 +153,10 @@ def test_a_revocation_whose_write_fails_stays_cut_and_writes_nothing(lb: LiveBro
     # Nothing of the revocation was written: status, credentials and keys as before.
     assert lb.hub.registry.get_device(Scope(tenant_id), dev.device_id).status == "active"
     assert lb.hub.data.keydir().entries(tenant_id, owner_id=owner_id) == before
+    lb.hub.audit_log().flush()
+    (entry,) = [
+        e
+        for e in SqlAuditStore(lb.hub.store.engine).tail(1000)
+        if e.action == "device.revoked" and e.target == dev.device_id
+    ]
+    assert entry.outcome == "unsaved"
