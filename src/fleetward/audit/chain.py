@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring
 from typing import NamedTuple
 
 from fleetward.crypto.signing import SigningKey
@@ -134,20 +135,63 @@ def entry_hash(entry: AuditEntry | Act, *, seq: int = 0, prev_hash: str = "") ->
     """
     if isinstance(entry, AuditEntry):
         seq, prev_hash = entry.seq, entry.prev_hash
-    body = {
-        "action": entry.action,
-        "actor": entry.actor,
-        "at": _timestamp(entry.at),
-        "details": dict(entry.details),
-        "outcome": entry.outcome,
-        "prev_hash": prev_hash,
-        "seq": seq,
-        "target": entry.target,
-        "tenant_id": entry.tenant_id,
-    }
     digest = hashlib.sha256(prev_hash.encode("ascii", "replace"))
-    digest.update(_canonical(body))
+    text = _canonical_text(entry, seq, prev_hash)
+    if text is None:  # a value the direct writer does not spell: the encoder decides
+        body = {
+            "action": entry.action,
+            "actor": entry.actor,
+            "at": _timestamp(entry.at),
+            "details": dict(entry.details),
+            "outcome": entry.outcome,
+            "prev_hash": prev_hash,
+            "seq": seq,
+            "target": entry.target,
+            "tenant_id": entry.tenant_id,
+        }
+        digest.update(_canonical(body))
+    else:
+        digest.update(text.encode("utf-8"))
     return digest.hexdigest()
+
+
+def _canonical_text(entry: AuditEntry | Act, seq: int, prev_hash: str) -> str | None:
+    """The canonical JSON of an entry written directly (keys in sorted order), or None.
+
+    It spells exactly what the JSON encoder would (a property test holds it to that) at
+    about a third of the cost, since every connect's ``auth.ok`` is hashed. ``None``
+    for anything outside the common shape (a year before 1000, a value that is not a
+    plain str, int, bool or None), which the encoder then handles.
+    """
+    at = entry.at
+    if at.tzinfo is not dt.UTC:
+        at = at.astimezone(dt.UTC)
+    if at.year < 1000 or type(seq) is not int:  # strftime does not pad such years
+        return None
+    details = []
+    for key, value in sorted(entry.details.items()):
+        if type(value) is str:
+            spelled = encode_basestring(value)
+        elif value is None:
+            spelled = "null"
+        elif value is True:
+            spelled = "true"
+        elif value is False:
+            spelled = "false"
+        elif type(value) is int:
+            spelled = str(value)
+        else:
+            return None
+        details.append(f"{encode_basestring(key)}:{spelled}")
+    target, tenant_id = entry.target, entry.tenant_id
+    return (
+        f'{{"action":{encode_basestring(entry.action)},"actor":{encode_basestring(entry.actor)},'
+        f'"at":"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:'
+        f'{at.second:02d}.{at.microsecond:06d}Z","details":{{{",".join(details)}}},'
+        f'"outcome":{encode_basestring(entry.outcome)},"prev_hash":{encode_basestring(prev_hash)},'
+        f'"seq":{seq},"target":{"null" if target is None else encode_basestring(target)},'
+        f'"tenant_id":{"null" if tenant_id is None else encode_basestring(tenant_id)}}}'
+    )
 
 
 def seal(
