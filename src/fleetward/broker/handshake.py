@@ -119,7 +119,7 @@ class HandshakeMixin(OutboundMixin):
         connect.password = None  # checked: a secret is not kept for the connection's life
         session, present, props = self.broker.attach(cast("MqttProtocol", self), connect, identity)
         self.session = session
-        self.write(self.sc.send(Connack(session_present=present, properties=props)))
+        self.write(self.sc.send_connack(present, props))
         self._arm_keepalive()
         self.broker.resume(session)
 
