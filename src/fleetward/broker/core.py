@@ -1,21 +1,20 @@
 """The broker: sessions and their lifecycle (attach, take-over, wills, expiry, kick).
 
 Connections are :class:`~fleetward.broker.protocol.MqttProtocol` objects; routing lives
-in :class:`~fleetward.broker.router.Router`. Revocation uses :meth:`Broker.kick` (cut the
-live connections of an identity or client id at once, optionally ending their sessions),
-:meth:`Broker.enforce` (which finds a subject's sessions through
-:class:`~fleetward.broker.subjects.SubjectIndex`) and :meth:`Broker.drop_subscriptions`.
+in :class:`~fleetward.broker.router.Router`; revocation (kick, enforce, expire) in
+:class:`~fleetward.broker.enforcement.EnforcementMixin`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from fleetward.access.mqtt_hooks import Authenticator, Authorizer, ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel
+from fleetward.broker.enforcement import EnforcementMixin
 from fleetward.broker.journal import Journal
 from fleetward.broker.persistence import BrokerStore
 from fleetward.broker.protocol import MqttProtocol
@@ -59,7 +58,7 @@ class BrokerLimits:
     connect_timeout: float = 10.0
 
 
-class Broker:
+class Broker(EnforcementMixin):
     """Every session and connection of the embedded broker."""
 
     def __init__(
@@ -333,104 +332,11 @@ class Broker:
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
 
-    # -- operator and revocation -----------------------------------------------------------
+    # -- operator ---------------------------------------------------------------------------
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> int:
         """Publish as the hub itself (e.g. ``$fleet/…`` topics); returns recipients."""
         return self.router.publish(Message(topic, payload, qos, retain), None)
-
-    def kick(
-        self,
-        match: Callable[[Session], bool],
-        *,
-        reason_code: int = ReasonCode.ADMINISTRATIVE_ACTION,
-        end_sessions: bool = True,
-    ) -> int:
-        """Disconnect every session ``match`` selects, at once; returns how many."""
-        count = 0
-        for session in list(self.sessions.values()):
-            if not match(session):
-                continue
-            count += 1
-            conn = session.conn
-            if conn is not None:
-                conn.will_wanted = False
-                conn.close(reason_code, "kicked")
-                self._release(conn, session)
-            if end_sessions:
-                session.will = None
-                self._end_session(session)
-        return count
-
-    def enforce(
-        self,
-        why: Callable[[Identity], str | None],
-        may_subscribe: Callable[[Identity, str, str], bool],
-        subject: str | None = None,
-    ) -> tuple[int, int]:
-        """Apply an access change to every live session, at once; (cut, dropped).
-
-        A session whose identity lost its right (``why`` names the reason) is cut: what
-        was queued for it but not yet written is discarded, an MQTT 5 client hears 0x87
-        Not authorized, and its session ends (no will, nothing kept for it). Every
-        other session loses the subscriptions ``may_subscribe`` no longer allows. When
-        this returns, nothing more is written to a cut session. ``subject`` (a device or
-        token id) limits the work to the sessions of that identity or token.
-        """
-
-        # the index finds the subject's sessions without looking at anyone else's
-        targets = list(self.sessions.values()) if subject is None else self.subjects.of(subject)
-        cut = dropped = 0
-        for session in targets:
-            identity = session.identity
-            reason = why(identity)
-            if reason is not None:
-                cut += 1
-                self._cut(session, reason)
-                continue
-            for topic_filter, opts in list(session.subscriptions.items()):
-                if not may_subscribe(
-                    identity, session.client_id, opts.topic_filter
-                ) and self.router.unsubscribe(session, topic_filter):
-                    dropped += 1
-                    self.journal.session_saved(session, connected=session.conn is not None)
-        return cut, dropped
-
-    def expire(self, why: Callable[[Identity], str | None]) -> int:
-        """End the sessions whose token has expired by now; returns how many.
-
-        Only sessions whose identity's ``expires_at`` has passed are looked at (the
-        index keeps them in order); ``why`` has the last word, as in :meth:`enforce`.
-        """
-        cut = 0
-        for session in self.subjects.expiring(self.clock.now().timestamp()):
-            reason = why(session.identity)
-            if reason is None:
-                self.subjects.recheck(session)
-                continue
-            cut += 1
-            self._cut(session, reason)
-        return cut
-
-    def _cut(self, session: Session, reason: str) -> None:
-        """Close ``session``'s connection at once (0x87, queue discarded) and end it."""
-        conn = session.conn
-        if conn is not None:
-            conn.will_wanted = False
-            conn.close(ReasonCode.NOT_AUTHORIZED, reason, discard=True)
-            self._release(conn, session)
-        session.will = None
-        self._end_session(session)
-
-    def drop_subscriptions(self, match: Callable[[Session, str], bool]) -> int:
-        """Remove every subscription ``match(session, filter)`` selects; returns how many."""
-        dropped = 0
-        for session in list(self.sessions.values()):
-            for topic_filter in list(session.subscriptions):
-                if match(session, topic_filter) and self.router.unsubscribe(session, topic_filter):
-                    dropped += 1
-                    self.journal.session_saved(session, connected=session.conn is not None)
-        return dropped
 
     def restore(self) -> int:
         """Load persistent sessions and retained messages saved by an earlier run."""

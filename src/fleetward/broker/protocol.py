@@ -2,41 +2,30 @@
 
 Bytes arrive in :meth:`data_received`, are decoded in bulk, and each packet is handled
 synchronously (runs of PUBLISH or PUBACK as one batch, see ``fastpath``) except CONNECT,
-whose authentication may await (reading is paused until it is decided, and pipelined
-packets wait in the state machine, MQTT-3.1.4-6). Writes are gathered and flushed once
-per event-loop turn, so a burst of routed messages costs one system call per destination.
-When the transport's write buffer passes its high-water mark, QoS 0 messages for this
-client are dropped and counted, QoS 1/2 wait in the session's bounded queue; a queue
-that overflows ends the session with Quota Exceeded.
+whose authentication may await (``handshake``). Writes are gathered and flushed once per
+event-loop turn (``outbound``). When the transport's write buffer passes its high-water
+mark, QoS 0 messages for this client are dropped and counted, QoS 1/2 wait in the
+session's bounded queue; a queue that overflows ends the session with Quota Exceeded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, cast
 
-from fleetward.access.mqtt_hooks import ConnectInfo, Identity
 from fleetward.broker.deadlines import DeadlineWheel, HasDeadline
 from fleetward.broker.fastpath import on_pubacks, on_publishes
-from fleetward.broker.session import Delivery, Message, Session
-from fleetward.broker.tcp import SocketTransport
-from fleetward.errors import FleetwardError
+from fleetward.broker.handshake import BadAuthMethodError, HandshakeMixin
+from fleetward.broker.session import Session
 from fleetward.mqtt import (
-    EMPTY_PROPERTIES,
-    MQTT_5_0,
-    Connack,
     Connect,
     Disconnect,
     LocalProtocolError,
     MqttError,
     Packet,
-    PeerPacketTooLargeError,
     Pingresp,
-    Properties,
     Puback,
     Pubcomp,
     Publish,
@@ -57,41 +46,11 @@ __all__ = ["MqttProtocol"]
 
 log = logging.getLogger("fleetward.broker")
 
-_CLOSE_LINGER = 1.0
-"""Seconds a closing connection may take to flush its buffer before it is aborted."""
 
-
-class _BadAuthMethodError(RemoteProtocolError):
-    code = "mqtt.bad_authentication_method"
-    mqtt_reason = ReasonCode.BAD_AUTHENTICATION_METHOD
-
-
-class MqttProtocol(asyncio.Protocol):
+class MqttProtocol(HandshakeMixin):
     """An MQTT client connection on any listener."""
 
-    __slots__ = (
-        "_auth_task",
-        "_closing",
-        "_flush_pending",
-        "_linger",
-        "_loop",
-        "_out",
-        "_paused",
-        "broker",
-        "cert_der",
-        "cert_serial",
-        "cert_subject",
-        "close_code",
-        "close_reason",
-        "deadline_bucket",
-        "listener",
-        "peer_address",
-        "sc",
-        "session",
-        "tls_version",
-        "transport",
-        "will_wanted",
-    )
+    __slots__ = ("peer_address",)  # the rest: HandshakeMixin and OutboundMixin
 
     def __init__(self, broker: Broker, listener: ListenerInfo) -> None:
         self.broker = broker
@@ -280,228 +239,12 @@ class MqttProtocol(asyncio.Protocol):
         elif packet.packet_type == 12:  # PINGREQ
             self.write(self.sc.send(Pingresp()))
         else:  # AUTH: enhanced authentication is not offered
-            raise _BadAuthMethodError("enhanced authentication (AUTH) is not offered")
-
-    def _begin_connect(self, connect: Connect) -> None:
-        """Authenticate; accept at once when the answer needs no waiting.
-
-        A slow answer (a password hash, the database) pauses reading and finishes in a
-        task; packets pipelined behind the CONNECT wait in the state machine meanwhile.
-        """
-        info = ConnectInfo(
-            client_id=connect.client_id,
-            username=connect.username,
-            password=connect.password,
-            listener=self.listener.name,
-            peer=self.peer,
-            protocol_version=connect.protocol_version,
-            tls_version=self.tls_version,
-            cert_subject=self.cert_subject,
-            cert_serial=self.cert_serial,
-            cert_der=self.cert_der,
-            allow_anonymous=self.listener.allow_anonymous,
-        )
-        try:
-            if connect.properties.authentication_method is not None:  # MQTT-4.12.0-1
-                raise _BadAuthMethodError("enhanced authentication is not offered")
-            result = self.broker.authenticate(info)
-            if isinstance(result, Identity):
-                self._accept(connect, result)  # _pump goes on with what follows
-                return
-        except FleetwardError as e:
-            self._refuse_connect(e.mqtt_reason, e.detail)
-            return
-        finally:
-            self.cert_der = None  # decided: the DER is not needed any more
-        if self.transport is not None:
-            self.transport.pause_reading()
-        self._auth_task = self._loop.create_task(self._finish_connect(connect, result))
-
-    async def _finish_connect(self, connect: Connect, pending: Awaitable[Identity]) -> None:
-        try:
-            identity = await pending
-            if self._closing:  # gone while we decided: take over nothing
-                return
-            self._accept(connect, identity)
-        except FleetwardError as e:
-            self._refuse_connect(e.mqtt_reason, e.detail)
-            return
-        finally:
-            self._auth_task = None  # a finished task is ~700 bytes; idle clients keep none
-        if self.transport is not None:
-            self.transport.resume_reading()
-        self._pump()
-
-    def _accept(self, connect: Connect, identity: Identity) -> None:
-        connect.password = None  # checked: a secret is not kept for the connection's life
-        session, present, props = self.broker.attach(self, connect, identity)
-        self.session = session
-        self.write(self.sc.send(Connack(session_present=present, properties=props)))
-        self._arm_keepalive()
-        self.broker.resume(session)
-
-    def _refuse_connect(self, reason: int, detail: str) -> None:
-        if self._closing:
-            return
-        with contextlib.suppress(LocalProtocolError):
-            self.write(self.sc.send(Connack(reason_code=reason)))
-        self.will_wanted = False
-        self.close(None, f"refused: {detail}")
+            raise BadAuthMethodError("enhanced authentication (AUTH) is not offered")
 
     def _protocol_error(self, error: MqttError) -> None:
         log.info("closing %s (%s): %s", self.peer, error.code, error.detail)
         self.write(self.sc.fail(error))
         self.close(None, f"protocol_error: {error.code}", code=error.mqtt_reason)
-
-    # -- outbound --------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """Queue ``data``; everything queued this loop turn goes out in one write."""
-        if not data or self.transport is None:
-            return
-        if self._out is None:
-            self._out = [data]
-        else:
-            self._out.append(data)
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        # Acknowledgements leave only after what they acknowledge is durable.
-        self.broker.journal.commit()
-        out, self._out = self._out, None
-        if self.transport is not None and out:
-            # one write per destination per turn
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-
-    def can_send(self) -> bool:
-        """Whether a QoS 1/2 message may go out now (quota, window, buffer)."""
-        return (
-            not self._paused
-            and not self._closing
-            and self.sc.send_quota > 0
-            and self.session is not None
-            and len(self.session.inflight) < self.broker.limits.max_inflight
-        )
-
-    def can_resend(self) -> bool:
-        """Whether a message already in flight may be re-sent now (quota and buffer)."""
-        return not self._paused and not self._closing and self.sc.send_quota > 0
-
-    @property
-    def congested(self) -> bool:
-        """Whether the write buffer is over its high-water mark."""
-        return self._paused
-
-    def send_publish(self, delivery: Delivery, *, dup: bool = False) -> bool:
-        """Encode and queue one PUBLISH; False if the client's size limit dropped it."""
-        if self._closing:
-            return False  # nothing more piles up behind a DISCONNECT
-        msg = delivery.message
-        props = msg.properties
-        if props.topic_alias is not None or delivery.sub_ids or msg.expires_at is not None:
-            expiry = props.message_expiry_interval
-            if msg.expires_at is not None:
-                expiry = max(1, int(msg.expires_at - self._loop.time()))
-            props = props._replace(
-                topic_alias=None,
-                subscription_identifiers=delivery.sub_ids,
-                message_expiry_interval=expiry,
-            )
-        sc = self.sc
-        try:
-            if props is EMPTY_PROPERTIES and delivery.qos:
-                head = sc.publish_head(
-                    msg.topic, msg.payload, delivery.qos, delivery.packet_id, delivery.retain, dup
-                )
-                if head is not None:
-                    self.write(head)
-                    self.write(msg.payload)
-                    return True
-            qos, retain, pid = delivery.qos, delivery.retain, delivery.packet_id
-            packet = Publish(msg.topic, msg.payload, qos, retain, dup, pid, props)
-            head, payload = sc.send_publish(packet)
-        except PeerPacketTooLargeError:
-            return False  # MQTT-3.1.2-25: discard as if sent
-        except LocalProtocolError:
-            return False  # the connection is closing
-        self.write(head)
-        self.write(payload)
-        return True
-
-    def send_parts(self, head: bytes, payload: bytes) -> bool:
-        """Queue an encoded PUBLISH (its header from :meth:`ServerConnection.qos0_head`)."""
-        if self._closing:
-            return False
-        out = self._out
-        if out is None:
-            self._out = [head, payload]
-            if not self._flush_pending:
-                self._flush_pending = True
-                self._loop.call_soon(self._flush)
-        else:
-            out += (head, payload)
-        return True
-
-    def send_qos0(self, msg: Message, retain: bool) -> bool:
-        """Send ``msg`` at QoS 0 with no per-client properties: the fan-out fast path."""
-        if self._closing:
-            return False
-        head = self.sc.qos0_head(msg.topic, msg.payload, retain, msg.properties)
-        if head is None:
-            return self.send_publish(Delivery(msg, 0, retain, ()))
-        out = self._out
-        if out is None:
-            self._out = [head, msg.payload]
-            if not self._flush_pending:
-                self._flush_pending = True
-                self._loop.call_soon(self._flush)
-        else:
-            out += (head, msg.payload)
-        return True
-
-    def close(
-        self,
-        reason_code: int | None,
-        reason: str,
-        *,
-        code: int | None = None,
-        discard: bool = False,
-    ) -> None:
-        """End the connection, telling an MQTT 5 client why when ``reason_code`` is set.
-
-        ``discard``: drop what was queued for the client but not yet written (revocation:
-        nothing more reaches a client whose rights are gone).
-        """
-        if discard:
-            self._out = None
-        if self._closing:
-            return
-        self._closing = True
-        self.close_reason = reason
-        self.close_code = reason_code if reason_code is not None else code
-        if reason_code is not None and self.sc.version == MQTT_5_0:
-            with contextlib.suppress(LocalProtocolError):
-                self.write(
-                    self.sc.send(Disconnect(reason_code, Properties(reason_string=reason[:64])))
-                )
-        self._flush()
-        transport = self.transport
-        if transport is not None:
-            transport.close()
-            DeadlineWheel.disarm(self)
-            if type(transport) is SocketTransport and not transport.get_write_buffer_size():
-                return  # nothing left to drain: the connection ends on the next loop turn
-            # close() waits for the buffer to drain, which a peer that stopped reading never
-            # lets happen: give it a moment, then cut the socket (the timer slot is free now)
-            self._linger = self._loop.call_later(_CLOSE_LINGER, self._abort)
-
-    def _abort(self) -> None:
-        self._linger = None
-        if self.transport is not None:
-            self.transport.abort()
 
     # -- timers ----------------------------------------------------------------------------
 

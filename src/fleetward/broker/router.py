@@ -317,8 +317,9 @@ class Router:
     def resend(self, session: Session) -> None:
         """After a resumed session's CONNACK: unacknowledged messages again, then the queue."""
         conn = session.conn
-        if conn is None:
-            return
+        if conn is None or not (session.inflight or session.queue):
+            session.resend = None
+            return  # a new session (every clean one) has nothing to send again
         resend: deque[int] = deque()
         for pid, delivery in session.inflight.items():
             if delivery.released:

@@ -1,8 +1,10 @@
-"""Runs of packets in one call: the broker's hot path on :class:`ServerConnection`.
+"""Runs of packets in one call, and fixed answers: the broker's hot paths on
+:class:`ServerConnection`.
 
 A socket read usually holds hundreds of PUBLISH packets in a row; handing them over as
 one list, with the same checks :meth:`ServerConnection.next_packet` makes, skips the
-per-packet state-table lookups, and their PUBACKs go out as one buffer. Kept apart from
+per-packet state-table lookups, and their PUBACKs go out as one buffer. A 3.1.1
+CONNACK (no properties) is four fixed bytes from a table. Kept apart from
 ``connection.py`` so each module stays small; the mixin works on the connection's state
 through :class:`_State`.
 """
@@ -12,9 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from fleetward.mqtt.codec import encode_publish_parts
-from fleetward.mqtt.constants import MQTT_5_0
+from fleetward.mqtt.constants import MQTT_3_1_1, MQTT_5_0
 from fleetward.mqtt.errors import RemoteProtocolError
-from fleetward.mqtt.packets import Packet, Puback, Publish
+from fleetward.mqtt.packets import Connack, Packet, Puback, Publish
+from fleetward.mqtt.properties import EMPTY_PROPERTIES, Properties
 from fleetward.mqtt.states import ConnectionState
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ _HEADS_MAX: Final = 4096
 _BYTE: Final = tuple(bytes((i,)) for i in range(256))
 _PUBACK: Final = tuple(bytes((0x40, 2, i)) for i in range(256))
 """A PUBACK's fixed header and the high byte of its packet id, by that byte."""
+_CONNACK_V311: Final = (b"\x20\x02\x00\x00", b"\x20\x02\x01\x00")
+"""A successful 3.1.1 CONNACK, by Session Present (MQTT-3.2.2-1..3)."""
 
 
 class _State(Protocol):
@@ -40,6 +45,7 @@ class _State(Protocol):
     _decoder: Decoder
     _inbound: set[int] | frozenset[int]
     _outbound: set[int] | frozenset[int]
+    _connack_sent: bool
     client_limits: ClientLimits
 
     @property
@@ -61,6 +67,25 @@ class PublishRuns:
     _head: int
     _state: ConnectionState
     _outbound: set[int] | frozenset[int]
+    _connack_sent: bool
+
+    def send_connack(self: _State, session_present: bool, properties: Properties) -> bytes:
+        """Accept the CONNECT: ``send(Connack(session_present, properties=properties))``.
+
+        The 3.1.1 answer (no properties, nothing the client's limits could refuse) comes
+        from a table with the same state change ``send`` makes (AUTHENTICATING to
+        CONNECTED, MQTT-3.2.0-1/2); every other case goes through ``send``.
+        """
+        if (
+            self._state is not ConnectionState.AUTHENTICATING
+            or self._decoder.version != MQTT_3_1_1
+            or properties is not EMPTY_PROPERTIES
+            or self.client_limits.maximum_packet_size is not None
+        ):
+            return self.send(Connack(session_present=session_present, properties=properties))
+        self._connack_sent = True
+        self._state = ConnectionState.CONNECTED
+        return _CONNACK_V311[session_present]
 
     def next_publishes(self: _State) -> list[Publish]:
         """The run of PUBLISH packets at the head of the queue, checked, in one call.

@@ -193,3 +193,24 @@ def test_stored_tampering_is_found(store: Store, sql: SqlAuditStore, ring: KeyRi
         ("checkpoint.bad_signature", 5),
         ("checkpoint.beyond_end", 12),
     }
+
+
+def test_the_driver_insert_stores_what_the_core_insert_stores(sql: SqlAuditStore) -> None:
+    from sqlalchemy import insert
+
+    from fleetward.audit import seal
+    from fleetward.audit.tables import audit_entries
+
+    details: dict[str, Scalar] = {"peer": "10.0.0.1:5 é", "n": 2**40, "ok": True, "x": None}
+    entry = seal(
+        seq=1, prev_hash="0" * 64, at=T0, actor="mqtt:a", action="auth.ok", details=details
+    )
+    sql.append(lambda head: ([entry], []))
+    twin = {f: getattr(entry, f) for f in audit_entries.c.keys()}  # noqa: SIM118
+    with sql._engine.begin() as conn:  # the Core insert, as the store did before
+        conn.execute(insert(audit_entries), [{**twin, "seq": 2, "details": dict(details)}])
+        rows = conn.execute(
+            text("SELECT seq, CAST(at AS TEXT), CAST(details AS TEXT) FROM audit_entries")
+        ).all()
+    assert len(rows) == 2
+    assert rows[0][1:] == rows[1][1:]

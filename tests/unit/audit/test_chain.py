@@ -391,3 +391,23 @@ def _spelled_out_hash(entry: AuditEntry) -> str:
         body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
     return hashlib.sha256(entry.prev_hash.encode() + canonical).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"at": dt.datetime(999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)},  # strftime: no padding
+        {"at": dt.datetime(2026, 3, 1, 13, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))},
+        {"details": {"ratio": 0.5, "z": "é\u2028\x01"}},  # a float only a tampered row holds
+        {"details": {"b": [1, 2], "a": None}},
+    ],
+)
+def test_entries_outside_the_common_shape_hash_as_the_encoder_does(
+    change: dict[str, object],
+) -> None:
+    entry = seal(
+        seq=3, prev_hash="cd" * 32, at=T0, actor="mqtt:bob", action="auth.ok", target="client:x"
+    )
+    odd = dataclasses.replace(entry, **change)  # type: ignore[arg-type]
+    in_utc = dataclasses.replace(odd, at=odd.at.astimezone(dt.UTC))
+    assert entry_hash(odd) == entry_hash(in_utc) == _spelled_out_hash(in_utc)

@@ -158,3 +158,31 @@ def test_cached_publish_headers_keep_the_client_limits() -> None:
     assert small.publish_head("t", b"x" * 30, 1, 1, False, False) is None
     aliases = connected(5, Properties(topic_alias_maximum=3))
     assert aliases.publish_head("t", b"x", 1, 1, False, False) is None
+
+
+def authenticating(version: int) -> ServerConnection:
+    conn = ServerConnection(max_packet_size=1 << 20)
+    conn.receive_data(encode(Connect("c", version), version), 0.0)
+    assert isinstance(conn.next_packet(), Connect)
+    return conn
+
+
+@pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.parametrize("present", [False, True])
+def test_send_connack_is_send_of_a_connack(version: int, present: bool) -> None:
+    props = EMPTY_PROPERTIES if version == 4 else Properties(receive_maximum=10)
+    fast, slow = authenticating(version), authenticating(version)
+    assert fast.send_connack(present, props) == slow.send(
+        Connack(session_present=present, properties=props)
+    )
+    assert fast.state is slow.state is ConnectionState.CONNECTED
+    assert fast.server_limits == slow.server_limits
+    with pytest.raises(LocalProtocolError):  # MQTT-3.2.0-2: one CONNACK only
+        fast.send_connack(present, props)
+    fast.receive_data(encode(Pingreq(), version), 1.0)
+    assert isinstance(fast.next_packet(), Pingreq)  # the connection is usable
+
+
+def test_send_connack_before_connect_is_refused() -> None:
+    with pytest.raises(LocalProtocolError):
+        ServerConnection(max_packet_size=1 << 20).send_connack(False, EMPTY_PROPERTIES)
