@@ -108,17 +108,22 @@ class EventBus:
     __slots__ = ("_handlers",)
 
     def __init__(self) -> None:
-        self._handlers: dict[type[HubEvent], list[Callable[[HubEvent], None]]] = {}
+        # copy on write: subscribing is rare, publishing is on the hot path and iterates
+        # the tuple it finds without copying it (a handler may unsubscribe meanwhile)
+        self._handlers: dict[type[HubEvent], tuple[Callable[[HubEvent], None], ...]] = {}
 
     def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
         """Call ``handler`` for every event of ``kind``; returns an unsubscribe function."""
-        handlers = self._handlers.setdefault(kind, [])  # type: ignore[arg-type]
         wrapped: Callable[[HubEvent], None] = handler  # type: ignore[assignment]
-        handlers.append(wrapped)
+        key: type[HubEvent] = kind  # type: ignore[assignment]
+        self._handlers[key] = (*self._handlers.get(key, ()), wrapped)
 
         def unsubscribe() -> None:
-            if wrapped in handlers:
-                handlers.remove(wrapped)
+            current = self._handlers.get(key, ())
+            if wrapped in current:
+                rest = list(current)
+                rest.remove(wrapped)
+                self._handlers[key] = tuple(rest)
 
         return unsubscribe
 
@@ -128,7 +133,7 @@ class EventBus:
 
     def publish(self, event: HubEvent) -> None:
         """Deliver ``event`` to its handlers, isolating their failures."""
-        for handler in tuple(self._handlers.get(type(event), ())):
+        for handler in self._handlers.get(type(event), ()):
             try:
                 handler(event)
             except Exception:
