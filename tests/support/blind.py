@@ -1,4 +1,4 @@
-"""What "the hub stays blind" tests share: every log line, every stored byte, trusted senders.
+"""What "the hub stays blind" tests share: every log line and every stored byte.
 
 Such a test proves a marker never shows up in anything the hub process logged or wrote,
 so it needs all log records (not only ``fleetward.*`` ones, and with their tracebacks)
@@ -7,13 +7,10 @@ and every file under the hub's directories.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from fleetward.e2e import PublicKeyRecord
 
 
 class AllRecords(logging.Handler):
@@ -44,13 +41,3 @@ def all_log_records() -> Iterator[AllRecords]:
 def every_file(*dirs: Path) -> bytes:
     """The bytes of every file below ``dirs`` (missing ones skipped), concatenated."""
     return b"".join(p.read_bytes() for d in dirs if d.exists() for p in d.rglob("*") if p.is_file())
-
-
-class TrustedSenders:
-    """The app's trusted sender keys (what a verified key-directory view gives)."""
-
-    def __init__(self, *records: PublicKeyRecord) -> None:
-        self._by_id = {r.key_id: r for r in records}
-
-    def sender_key(self, key_id: bytes, *, now: dt.datetime) -> PublicKeyRecord | None:
-        return self._by_id.get(key_id)

@@ -17,9 +17,10 @@ from fleetward.e2e import E2EError, Opener, OwnerKind, Sealer, StreamPolicy
 from fleetward.e2e.stream import KIND_COMPACT, KIND_KEYED
 from fleetward.registry import Scope
 
-from ...support.blind import AllRecords, TrustedSenders, every_file
+from ...support.blind import AllRecords, every_file
 from ...support.broker import live_broker
 from ...support.capture import recording_proxy
+from ...support.e2e import TrustedSenders
 from ..broker._clients import wait_until
 from ..history._world import HISTORY_ENV, ViaProxy, add_device, app_token, e2e_pair
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from fleetward.e2e import OwnerKind, ReplayGuard, open_envelope, seal_envelope
 from fleetward.registry import Scope
 
-from ...support.blind import AllRecords, TrustedSenders, every_file
+from ...support.blind import AllRecords, every_file
 from ...support.broker import live_broker
 from ...support.capture import recording_proxy
+from ...support.e2e import TrustedSenders
 from ..broker._clients import wait_until
 from ._world import HISTORY_ENV, ViaProxy, add_device, app_token, e2e_pair
 
