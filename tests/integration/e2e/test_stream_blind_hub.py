@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from fleetward.e2e import E2EError, Opener, OwnerKind, Sealer, StreamPolicy
+from fleetward.e2e import E2EError, Opener, Sealer, StreamPolicy
 from fleetward.e2e.stream import KIND_COMPACT, KIND_KEYED
-from fleetward.registry import Scope
 
-from ...support.blind import AllRecords, every_file
+from ...support.blind import AllRecords, assert_blind
 from ...support.broker import live_broker
 from ...support.capture import recording_proxy
 from ...support.e2e import TrustedSenders
 from ..broker._clients import wait_until
-from ..history._world import HISTORY_ENV, ViaProxy, add_device, app_token, e2e_pair
+from ..history._world import HISTORY_ENV, ViaProxy, app_token, sealed_meter
 
 MARKER = b"STREAM-BLIND-MARKER-7f3a19"
 CONTROL = b"STREAM-UNSEALED-CONTROL-44e0c1"
@@ -35,11 +34,7 @@ def test_stream_suite_crosses_the_hub_blind_and_late_joiners_catch_up(
     with live_broker(data_dir, **HISTORY_ENV) as lb:
         hub = lb.hub
         now = hub.clock.now()
-        t = hub.registry.create_tenant("acme").id
-        o = hub.registry.create_owner(Scope(t), "alice").id
-        dev = add_device(lb, t, o, "meter")
-        device_key = e2e_pair(t, OwnerKind.DEVICE, dev.device_id)  # on the device only
-        app_key = e2e_pair(t, OwnerKind.APP, "app-1")  # in the app only
+        t, o, dev, device_key, app_key = sealed_meter(lb)
         sealer = Sealer(device_key, first_seq=1, policy=StreamPolicy(keyed_every=3))
         topic = f"devices/{dev.device_id}/telemetry/sealed/energy"
         envelopes = [
@@ -91,14 +86,11 @@ def test_stream_suite_crosses_the_hub_blind_and_late_joiners_catch_up(
         )
         assert [r.payload for r in rows] == envelopes
         assert all(r.sealed for r in rows)
-    assert CONTROL in wire  # the capture sees plaintext when there is plaintext
-    assert all(env in wire for env in envelopes)
-    assert MARKER not in wire
-    key_dir = data_dir.with_name(data_dir.name + ".keys")
-    stored = every_file(data_dir, key_dir)
-    assert stored
-    assert MARKER not in stored
-    assert CONTROL not in stored
-    logged = "\n".join(all_logs.lines)
-    assert logged
-    assert MARKER.decode() not in logged
+    assert_blind(
+        marker=MARKER,
+        control=CONTROL,
+        envelopes=envelopes,
+        wire=wire,
+        data_dir=data_dir,
+        logs=all_logs,
+    )

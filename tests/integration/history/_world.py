@@ -48,6 +48,17 @@ def world(lb: LiveBroker, tenant: str = "acme") -> tuple[str, str, Device]:
     return t.id, o.id, add_device(lb, t.id, o.id, "thermo")
 
 
+def sealed_meter(lb: LiveBroker) -> tuple[str, str, Device, E2EKeyPair, E2EKeyPair]:
+    """Tenant, owner, a "meter" device, and the E2E key pairs of that device and "app-1"."""
+    hub = lb.hub
+    t = hub.registry.create_tenant("acme").id
+    o = hub.registry.create_owner(Scope(t), "alice").id
+    dev = add_device(lb, t, o, "meter")
+    device_key = e2e_pair(t, OwnerKind.DEVICE, dev.device_id)  # on the device only
+    app_key = e2e_pair(t, OwnerKind.APP, "app-1")  # in the app only
+    return t, o, dev, device_key, app_key
+
+
 def app_token(lb: LiveBroker, tenant_id: str, owner_id: str, device_id: str) -> str:
     """An owner's app token that may read the device's telemetry."""
     issued = lb.hub.access().rules.mint_app_token(

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetward.e2e import OwnerKind, ReplayGuard, open_envelope, seal_envelope
-from fleetward.registry import Scope
+from fleetward.e2e import ReplayGuard, open_envelope, seal_envelope
 
-from ...support.blind import AllRecords, every_file
+from ...support.blind import AllRecords, assert_blind
 from ...support.broker import live_broker
 from ...support.capture import recording_proxy
 from ...support.e2e import TrustedSenders
 from ..broker._clients import wait_until
-from ._world import HISTORY_ENV, ViaProxy, add_device, app_token, e2e_pair
+from ._world import HISTORY_ENV, ViaProxy, app_token, sealed_meter
 
 MARKER = b"BLIND-HUB-MARKER-51c7e0"
 CONTROL = b"UNSEALED-CONTROL-9d2b44"
@@ -32,11 +31,7 @@ def test_sealed_telemetry_crosses_the_hub_without_the_hub_seeing_it(
     data_dir = tmp_path / "data"
     with live_broker(data_dir, **HISTORY_ENV) as lb:
         hub = lb.hub
-        t = hub.registry.create_tenant("acme").id
-        o = hub.registry.create_owner(Scope(t), "alice").id
-        dev = add_device(lb, t, o, "meter")
-        device_key = e2e_pair(t, OwnerKind.DEVICE, dev.device_id)  # on the device only
-        app_key = e2e_pair(t, OwnerKind.APP, "app-1")  # in the app only
+        t, o, dev, device_key, app_key = sealed_meter(lb)
         topic = f"devices/{dev.device_id}/telemetry/sealed/energy"
         with recording_proxy(lb.plain_port) as (port, capture):
             app = ViaProxy(lb, port, "app-1", ("app-1", app_token(lb, t, o, dev.device_id)))
@@ -84,14 +79,11 @@ def test_sealed_telemetry_crosses_the_hub_without_the_hub_seeing_it(
         assert [r.payload for r in rows] == envelopes
         assert all(r.sealed for r in rows)
     # the broker and hub are stopped: every file is flushed and closed
-    assert CONTROL in wire  # the capture sees plaintext when there is plaintext
-    assert all(env in wire for env in envelopes)
-    assert MARKER not in wire
-    key_dir = data_dir.with_name(data_dir.name + ".keys")
-    stored = every_file(data_dir, key_dir)
-    assert stored  # the database, the broker's journal, the keys
-    assert MARKER not in stored
-    assert CONTROL not in stored  # the unsealed control was not opted in: never stored
-    logged = "\n".join(all_logs.lines)
-    assert logged  # the hub did log (connects, the new KEK, ...)
-    assert MARKER.decode() not in logged
+    assert_blind(
+        marker=MARKER,
+        control=CONTROL,
+        envelopes=envelopes,
+        wire=wire,
+        data_dir=data_dir,
+        logs=all_logs,
+    )
