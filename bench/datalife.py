@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.brokers import Running, start_fleetward
-from bench.load import Client, Qos0Publisher, open_client
+from bench.load import blob_fan_in
 from fleetward.access.mqtt_hooks import Identity
 from fleetward.clock import SystemClock
 from fleetward.e2e import E2EKeyPair, KeyOwner, OwnerKind, seal_envelope
@@ -58,32 +58,9 @@ def _sealed_64() -> bytes:
 
 async def _fan_in(broker: Running, payload: bytes, duration: float) -> float:
     """Delivered msg/s, 8 QoS 0 publishers → 1 subscriber, ``payload`` in every PUBLISH."""
-    size = len(encode(Publish(TOPIC.format(0), payload), V311))
-    sub = await open_client(lambda: Client("dl-sub"), broker.port)
-    sub.subscribe("bench/in/#", 0)
-    await asyncio.wait_for(sub.subacked, 10)
-    pubs: list[Qos0Publisher] = []
-    for i in range(8):
-        p = await open_client(
-            lambda i=i: Qos0Publisher(f"dl-pub-{i}", TOPIC.format(i)), broker.port
-        )
-        assert isinstance(p, Qos0Publisher)
-        p.blob = encode(Publish(TOPIC.format(i), payload), V311) * 500
-        p.skip_suback()
-        pubs.append(p)
-    for p in pubs:
-        p.running = True
-        p.pump()
-    try:
-        await asyncio.sleep(WARMUP)
-        start, t0 = sub.received, time.perf_counter()
-        await asyncio.sleep(duration)
-        return (sub.received - start) / size / (time.perf_counter() - t0)
-    finally:
-        for p in pubs:
-            p.running = False
-            p.close()
-        sub.close()
+    packets = [encode(Publish(TOPIC.format(i), payload), V311) for i in range(8)]
+    blobs = [packet * 500 for packet in packets]
+    return await blob_fan_in(broker.port, blobs, len(packets[0]), duration=duration, warmup=WARMUP)
 
 
 def _broker_rows(duration: float, rounds: int) -> list[tuple[str, float]]:

@@ -21,7 +21,6 @@ import datetime as dt
 import itertools
 import statistics
 import tempfile
-import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives import hpke as pyca_hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bench.brokers import Running, start_fleetward
-from bench.load import Client, Qos0Publisher, open_client
+from bench.load import blob_fan_in
 from fleetward.crypto.signing import SigningKey
 from fleetward.e2e import (
     E2EKeyPair,
@@ -149,29 +148,7 @@ def _packets(kind: str, index: int) -> bytes:
 async def _fan_in(port: int, blobs: list[bytes], duration: float, warmup: float) -> float:
     """Delivered msg/s, ``PUBLISHERS`` QoS 0 publishers → 1 subscriber."""
     mean_size = sum(len(b) for b in blobs) / (len(blobs) * BLOB_MESSAGES)
-    sub = await open_client(lambda: Client("e2e-sub"), port)
-    sub.subscribe("bench/in/#", 0)
-    await asyncio.wait_for(sub.subacked, 10)
-    pubs: list[Qos0Publisher] = []
-    for i, blob in enumerate(blobs):
-        p = await open_client(lambda i=i: Qos0Publisher(f"e2e-pub-{i}", FAN_TOPIC.format(i)), port)
-        assert isinstance(p, Qos0Publisher)
-        p.blob = blob
-        p.skip_suback()
-        pubs.append(p)
-    for p in pubs:
-        p.running = True
-        p.pump()
-    try:
-        await asyncio.sleep(warmup)
-        start, t0 = sub.received, time.perf_counter()
-        await asyncio.sleep(duration)
-        return (sub.received - start) / mean_size / (time.perf_counter() - t0)
-    finally:
-        for p in pubs:
-            p.running = False
-            p.close()
-        sub.close()
+    return await blob_fan_in(port, blobs, mean_size, duration=duration, warmup=warmup)
 
 
 def run_broker_bench(rounds: int, duration: float) -> dict[str, list[float]]:

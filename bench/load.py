@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
 from fleetward.mqtt import Connect, Disconnect, Publish, Subscribe, Subscription, encode
 
@@ -197,3 +198,37 @@ async def open_client(
     )
     await asyncio.wait_for(proto.connacked, 20)
     return proto
+
+
+async def blob_fan_in(
+    port: int, blobs: Sequence[bytes], packet_size: float, *, duration: float, warmup: float
+) -> float:
+    """Delivered msg/s: one QoS 0 publisher per blob (written in a loop) → 1 subscriber.
+
+    Publisher ``i`` sends on ``bench/in/{i}``; the subscriber takes ``bench/in/#`` and
+    counts bytes, so ``packet_size`` (the mean size of one delivered PUBLISH) turns bytes
+    into messages. Measured over ``duration`` seconds after ``warmup``.
+    """
+    sub = await open_client(lambda: Client("fan-in-sub"), port)
+    sub.subscribe("bench/in/#", 0)
+    await asyncio.wait_for(sub.subacked, 10)
+    pubs: list[Qos0Publisher] = []
+    for i, blob in enumerate(blobs):
+        p = await open_client(lambda i=i: Qos0Publisher(f"fan-in-pub-{i}", f"bench/in/{i}"), port)
+        assert isinstance(p, Qos0Publisher)
+        p.blob = blob
+        p.skip_suback()
+        pubs.append(p)
+    for p in pubs:
+        p.running = True
+        p.pump()
+    try:
+        await asyncio.sleep(warmup)
+        start, t0 = sub.received, time.perf_counter()
+        await asyncio.sleep(duration)
+        return (sub.received - start) / packet_size / (time.perf_counter() - t0)
+    finally:
+        for p in pubs:
+            p.running = False
+            p.close()
+        sub.close()

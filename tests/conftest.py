@@ -9,6 +9,7 @@ import pytest
 
 from fleetward.registry import Store
 
+from .support.blind import AllRecords, all_log_records
 from .support.broker import LiveBroker as LiveBroker_
 from .support.broker import live_broker
 from .support.databases import fresh_pg_database
@@ -46,3 +47,10 @@ def mqtt_broker(tmp_path: Path) -> Iterator[LiveBroker_]:
     """A live embedded broker: anonymous plain TCP and user-authenticated TLS listeners."""
     with live_broker(tmp_path / "broker") as b:
         yield b
+
+
+@pytest.fixture
+def all_logs() -> Iterator[AllRecords]:
+    """Every log record of the test, at every level, from every logger."""
+    with all_log_records() as handler:
+        yield handler

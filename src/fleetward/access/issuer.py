@@ -23,7 +23,7 @@ from fleetward.access.tokens import (
     attenuate,
     check_claims,
     mint,
-    verify,
+    signed_claims,
 )
 from fleetward.access.tokens import new_jti as _default_jti
 from fleetward.clock import Clock
@@ -164,20 +164,16 @@ class TokenIssuer:
         if known is not None:
             kid, claims = known
             if kid in keys:  # signed by a key that still verifies: only the claims' checks
-                return check_claims(
-                    claims,
-                    now=now,
-                    issuer=self.issuer,
-                    audience=self.audience,
-                    tenant=tenant,
-                    revoked=self._revoked,
-                    leeway=self.leeway,
-                    max_lifetime=self.max_lifetime,
-                )
+                return self._check(claims, now, tenant)
             self._verified.drop(token)  # its key retired: the full check refuses it
-        claims = verify(
-            token,
-            keys,
+        claims = self._check(signed_claims(token, keys), now, tenant)
+        self._verified.put(token, verified_kid(token), claims)
+        return claims
+
+    def _check(self, claims: TokenClaims, now: dt.datetime, tenant: str | None) -> TokenClaims:
+        """:func:`check_claims` under this hub's rules: the one place both paths apply them."""
+        return check_claims(
+            claims,
             now=now,
             issuer=self.issuer,
             audience=self.audience,
@@ -186,8 +182,6 @@ class TokenIssuer:
             leeway=self.leeway,
             max_lifetime=self.max_lifetime,
         )
-        self._verified.put(token, verified_kid(token), claims)
-        return claims
 
     def rotate(self) -> str:
         """Make a new signing key; the old one verifies until the overlap ends. Returns its kid."""

@@ -14,17 +14,18 @@ Layers above ``access`` (the key directory) join the transaction through
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from fleetward.access.tables import access_changes, revoked_tokens
-from fleetward.errors import ConflictError, NotFoundError, StorageError
+from fleetward.errors import ConflictError, NotFoundError
 from fleetward.registry.models import DeviceStatus, check_device_transition
 from fleetward.registry.sql.tables import device_credentials, devices
+from fleetward.registry.sql.tx import transaction
 
 __all__ = ["RevokeHook", "device_revoked", "note", "token_revoked"]
 
@@ -32,17 +33,8 @@ RevokeHook = Callable[[Connection, str, str], None]
 """``hook(conn, tenant_id, device_id)``: more writes for a revoked device, in ``conn``."""
 
 
-@contextmanager
-def _tx(engine: Engine) -> Iterator[Connection]:
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except IntegrityError as e:
-        raise ConflictError(
-            "the change conflicts with existing data", code="storage.integrity"
-        ) from e
-    except SQLAlchemyError as e:
-        raise StorageError("cannot record the revocation", code="storage.unavailable") from e
+def _tx(engine: Engine) -> AbstractContextManager[Connection]:
+    return transaction(engine, unavailable=SQLAlchemyError, detail="cannot record the revocation")
 
 
 def _revocable() -> frozenset[str]:

@@ -10,13 +10,11 @@ the device row is what tells the tenant (the same reason the API key lookup is b
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fleetward.access.lists import AccessListEntry
 from fleetward.access.policy import DeviceLimits, Grant
@@ -44,8 +42,8 @@ from fleetward.access.tables import (
     maker_cas,
     revoked_tokens,
 )
-from fleetward.errors import ConflictError, StorageError
 from fleetward.registry.sql.tables import device_credentials, devices
+from fleetward.registry.sql.tx import transaction
 
 __all__ = ["AccessStore", "CredentialRow", "DeviceRow", "GrantRow", "ListRow", "MakerRow"]
 
@@ -63,17 +61,8 @@ class AccessStore:
         """The database (for writes that span layers in one transaction: ``revocations``)."""
         return self._engine
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except IntegrityError as e:
-            raise ConflictError(
-                "the change conflicts with existing data", code="storage.integrity"
-            ) from e
-        except OperationalError as e:
-            raise StorageError("database unavailable", code="storage.unavailable") from e
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self._engine)
 
     # -- devices (hub-wide, pre-authentication) ------------------------------------------
 

@@ -35,6 +35,7 @@ __all__ = [
     "check_claims",
     "mint",
     "new_jti",
+    "signed_claims",
     "verify",
 ]
 
@@ -238,13 +239,8 @@ def verify(
     _require_aware(now)
     if not dt.timedelta(0) <= leeway <= MAX_LEEWAY:
         raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY}")
-    payload = verify_compact(token, keys, max_size=max_size)
-    try:
-        claims = TokenClaims.from_json(payload)
-    except InvalidInputError as e:
-        raise _refuse("token.claims", "the access token claims are invalid") from e
     return check_claims(
-        claims,
+        signed_claims(token, keys, max_size=max_size),
         now=now,
         issuer=issuer,
         audience=audience,
@@ -253,6 +249,21 @@ def verify(
         leeway=leeway,
         max_lifetime=max_lifetime,
     )
+
+
+def signed_claims(
+    token: str, keys: Mapping[str, VerifyKey], *, max_size: int = MAX_TOKEN_SIZE
+) -> TokenClaims:
+    """:func:`verify`'s first half: the claims of ``token`` once its signature verifies.
+
+    Only their shape is checked; a caller must still pass them through
+    :func:`check_claims` before trusting them.
+    """
+    payload = verify_compact(token, keys, max_size=max_size)
+    try:
+        return TokenClaims.from_json(payload)
+    except InvalidInputError as e:
+        raise _refuse("token.claims", "the access token claims are invalid") from e
 
 
 def check_claims(

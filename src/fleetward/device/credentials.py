@@ -15,7 +15,6 @@ The token file is rewritten on every refresh; the key only at enrolment.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from fleetward.clock import utc
 from fleetward.e2e.replay_file import FileReplayJournal
 from fleetward.errors import ConfigError, InvalidInputError
+from fleetward.files import write_private_atomically
 
 __all__ = ["CredentialStore", "Endpoint", "Token"]
 
@@ -144,19 +144,11 @@ class CredentialStore:
         return data
 
     def _write(self, name: str, data: bytes) -> None:
-        """Write ``name`` atomically with mode 0600 (a crash leaves the old file)."""
+        """Write ``name`` atomically and durably with mode 0600 (a crash leaves the old file)."""
         path = self.root / name
-        tmp = self.root / f".{name}.tmp"
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.root, 0o700)
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_private_atomically(path, data)
         except OSError as e:
             raise ConfigError(f"cannot write {path}: {e.strerror}") from e

@@ -16,15 +16,14 @@ checksum does not match is an error too; both raise :class:`ReplayStateError`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 from pathlib import Path
 from typing import Final
 
 from fleetward.e2e.durable import MAX_MARGIN, ReplayBounds
 from fleetward.e2e.errors import ReplayStateError
 from fleetward.e2e.replay import MAX_SEQ
+from fleetward.files import write_private_atomically
 
 __all__ = ["FileReplayJournal", "decode_bounds", "encode_bounds"]
 
@@ -112,25 +111,7 @@ class FileReplayJournal:
     def save(self, bounds: ReplayBounds) -> None:
         """Replace the file atomically and durably; :class:`ReplayStateError` on failure."""
         data = encode_bounds(bounds)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            write_private_atomically(self.path, data)
         except OSError as e:
             raise ReplayStateError(f"cannot write replay state {self.path}: {e.strerror}") from e
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX: the directory entry is part of the directory)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

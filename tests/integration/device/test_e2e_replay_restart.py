@@ -5,7 +5,6 @@ Real hub, broker, TLS and SDK; the old envelopes are republished raw, as the hub
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -18,7 +17,6 @@ from fleetward.e2e import (
     KeyOwner,
     OpenedEnvelope,
     OwnerKind,
-    PublicKeyRecord,
     ReplayStateError,
     Sealer,
     StreamPolicy,
@@ -27,17 +25,10 @@ from fleetward.e2e import (
 from fleetward.e2e.replay_file import decode_bounds
 
 from ...support.broker import LiveBroker
+from ...support.e2e import TrustedSenders
 from ._hub import Ports, creds, device_hub, endpoint, ops_client, provision
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class _Keys:
-    def __init__(self, *records: PublicKeyRecord) -> None:
-        self._by_id = {r.key_id: r for r in records}
-
-    def sender_key(self, key_id: bytes, *, now: dt.datetime) -> PublicKeyRecord | None:
-        return self._by_id.get(key_id)
 
 
 async def _session(
@@ -45,7 +36,7 @@ async def _session(
     tmp_path: Path,
     device_id: str,
     device_key: E2EKeyPair,
-    keys: _Keys,
+    keys: TrustedSenders,
     publish: list[bytes],
     *,
     expect: int,
@@ -79,7 +70,7 @@ def test_a_restarted_device_refuses_old_sealed_commands(tmp_path: Path) -> None:
         assert stat.S_IMODE(store.replay_file.stat().st_mode) == 0o600  # made at enrolment
         device_key = E2EKeyPair.generate(KeyOwner("t", OwnerKind.DEVICE, device_id))
         app_key = E2EKeyPair.generate(KeyOwner("t", OwnerKind.APP, "app-1"))
-        keys = _Keys(device_key.record, app_key.record)
+        keys = TrustedSenders(device_key.record, app_key.record)
         now = lb.hub.clock.now()
         # every message keyed: each old one would open cryptographically on a fresh start
         sealer = Sealer(app_key, first_seq=seq_seed(now), policy=StreamPolicy(keyed_every=1))

@@ -5,7 +5,6 @@ and a tampered or replayed one never does."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,16 @@ from fleetward.e2e import (
     OpenedEnvelope,
     Opener,
     OwnerKind,
-    PublicKeyRecord,
     Sealer,
     StreamPolicy,
 )
 from fleetward.e2e.stream import KIND_COMPACT, KIND_KEYED
 from fleetward.errors import InvalidInputError
 
+from ...support.e2e import TrustedSenders
 from ._hub import Ports, creds, device_hub, endpoint, next_message, ops_client, provision
 
 pytestmark = pytest.mark.timeout(90)
-
-
-class _Keys:
-    def __init__(self, *records: PublicKeyRecord) -> None:
-        self._by_id = {r.key_id: r for r in records}
-
-    def sender_key(self, key_id: bytes, *, now: dt.datetime) -> PublicKeyRecord | None:
-        return self._by_id.get(key_id)
 
 
 def test_sealed_telemetry_and_commands_through_the_hub(tmp_path: Path) -> None:
@@ -43,7 +34,7 @@ def test_sealed_telemetry_and_commands_through_the_hub(tmp_path: Path) -> None:
         asyncio.run(enroll(endpoint(lb), device_id, creds(tmp_path, device_id), code=code))
         device_key = E2EKeyPair.generate(KeyOwner("t", OwnerKind.DEVICE, device_id))
         app_key = E2EKeyPair.generate(KeyOwner("t", OwnerKind.APP, "app-1"))
-        keys = _Keys(device_key.record, app_key.record)
+        keys = TrustedSenders(device_key.record, app_key.record)
         now = lb.hub.clock.now()
 
         async def scenario() -> tuple[list[bytes], list[bytes], list[OpenedEnvelope]]:

@@ -9,87 +9,32 @@ sent unsealed through the same path to prove the capture sees plaintext when the
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fleetward.e2e import E2EError, Opener, OwnerKind, PublicKeyRecord, Sealer, StreamPolicy
+from fleetward.e2e import E2EError, Opener, Sealer, StreamPolicy
 from fleetward.e2e.stream import KIND_COMPACT, KIND_KEYED
-from fleetward.registry import Scope
 
-from ...support.broker import LiveBroker, live_broker
+from ...support.blind import AllRecords, assert_blind
+from ...support.broker import live_broker
 from ...support.capture import recording_proxy
-from ..broker._clients import Paho, wait_until
-from ..history._world import HISTORY_ENV, add_device, app_token, e2e_pair
+from ...support.e2e import TrustedSenders
+from ..broker._clients import wait_until
+from ..history._world import HISTORY_ENV, ViaProxy, app_token, sealed_meter
 
 MARKER = b"STREAM-BLIND-MARKER-7f3a19"
 CONTROL = b"STREAM-UNSEALED-CONTROL-44e0c1"
 
 
-class _ViaProxy(Paho):
-    """A paho client on the plain listener through the recording proxy, with credentials."""
-
-    def __init__(self, lb: LiveBroker, port: int, client_id: str, user: tuple[str, str]) -> None:
-        super().__init__(lb, client_id=client_id)
-        self._proxy_port = port
-        self.client.username_pw_set(*user)
-
-    @property
-    def port(self) -> int:
-        return self._proxy_port
-
-
-class _Senders:
-    """The app's trusted sender keys (what a verified key-directory view gives)."""
-
-    def __init__(self, *records: PublicKeyRecord) -> None:
-        self._by_id = {r.key_id: r for r in records}
-
-    def sender_key(self, key_id: bytes, *, now: dt.datetime) -> PublicKeyRecord | None:
-        return self._by_id.get(key_id)
-
-
-class _AllRecords(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
-
-
-@pytest.fixture
-def logs() -> Iterator[_AllRecords]:
-    root = logging.getLogger()
-    handler, level = _AllRecords(), root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-
-
-def _every_file(*dirs: Path) -> bytes:
-    return b"".join(p.read_bytes() for d in dirs if d.exists() for p in d.rglob("*") if p.is_file())
-
-
 def test_stream_suite_crosses_the_hub_blind_and_late_joiners_catch_up(
-    tmp_path: Path, logs: _AllRecords
+    tmp_path: Path, all_logs: AllRecords
 ) -> None:
     data_dir = tmp_path / "data"
     with live_broker(data_dir, **HISTORY_ENV) as lb:
         hub = lb.hub
         now = hub.clock.now()
-        t = hub.registry.create_tenant("acme").id
-        o = hub.registry.create_owner(Scope(t), "alice").id
-        dev = add_device(lb, t, o, "meter")
-        device_key = e2e_pair(t, OwnerKind.DEVICE, dev.device_id)  # on the device only
-        app_key = e2e_pair(t, OwnerKind.APP, "app-1")  # in the app only
+        t, o, dev, device_key, app_key = sealed_meter(lb)
         sealer = Sealer(device_key, first_seq=1, policy=StreamPolicy(keyed_every=3))
         topic = f"devices/{dev.device_id}/telemetry/sealed/energy"
         envelopes = [
@@ -99,9 +44,9 @@ def test_stream_suite_crosses_the_hub_blind_and_late_joiners_catch_up(
         assert [e[2] for e in envelopes] == [KIND_KEYED, KIND_COMPACT, KIND_COMPACT] * 2
         token = app_token(lb, t, o, dev.device_id)
         with recording_proxy(lb.plain_port) as (port, capture):
-            app = _ViaProxy(lb, port, "app-1", ("app-1", token))
-            late = _ViaProxy(lb, port, "app-1-late", ("app-1", token))
-            device = _ViaProxy(lb, port, "meter-1", (dev.device_id, dev.token))
+            app = ViaProxy(lb, port, "app-1", ("app-1", token))
+            late = ViaProxy(lb, port, "app-1-late", ("app-1", token))
+            device = ViaProxy(lb, port, "meter-1", (dev.device_id, dev.token))
             try:
                 app.connected()
                 assert app.subscribe(f"devices/{dev.device_id}/telemetry/#", qos=1) == [1]
@@ -121,7 +66,7 @@ def test_stream_suite_crosses_the_hub_blind_and_late_joiners_catch_up(
                 late.close()
                 app.close()
             wire = capture.all_bytes()
-        senders = _Senders(device_key.record)
+        senders = TrustedSenders(device_key.record)
         opener = Opener([app_key], senders)
         opened = [opener.open(m.payload, topic=m.topic, now=now).payload for m in received[:6]]
         assert opened == [MARKER + b"#%d" % i for i in range(6)]
@@ -141,14 +86,11 @@ def test_stream_suite_crosses_the_hub_blind_and_late_joiners_catch_up(
         )
         assert [r.payload for r in rows] == envelopes
         assert all(r.sealed for r in rows)
-    assert CONTROL in wire  # the capture sees plaintext when there is plaintext
-    assert all(env in wire for env in envelopes)
-    assert MARKER not in wire
-    key_dir = data_dir.with_name(data_dir.name + ".keys")
-    stored = _every_file(data_dir, key_dir)
-    assert stored
-    assert MARKER not in stored
-    assert CONTROL not in stored
-    logged = "\n".join(logs.lines)
-    assert logged
-    assert MARKER.decode() not in logged
+    assert_blind(
+        marker=MARKER,
+        control=CONTROL,
+        envelopes=envelopes,
+        wire=wire,
+        data_dir=data_dir,
+        logs=all_logs,
+    )

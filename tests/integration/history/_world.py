@@ -1,4 +1,4 @@
-"""A tenant with owners, devices and MQTT tokens on a live broker, for history tests."""
+"""A tenant, owners, devices, tokens and proxied clients on a live broker, for history tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fleetward.e2e import E2EKeyPair, KeyOwner, OwnerKind
 from fleetward.registry import DeviceStatus, Scope
 
 from ...support.broker import LiveBroker
+from ..broker._clients import Paho
 
 HISTORY_ENV = {
     "FLEETWARD_HISTORY__STREAMS": json.dumps(
@@ -47,6 +48,17 @@ def world(lb: LiveBroker, tenant: str = "acme") -> tuple[str, str, Device]:
     return t.id, o.id, add_device(lb, t.id, o.id, "thermo")
 
 
+def sealed_meter(lb: LiveBroker) -> tuple[str, str, Device, E2EKeyPair, E2EKeyPair]:
+    """Tenant, owner, a "meter" device, and the E2E key pairs of that device and "app-1"."""
+    hub = lb.hub
+    t = hub.registry.create_tenant("acme").id
+    o = hub.registry.create_owner(Scope(t), "alice").id
+    dev = add_device(lb, t, o, "meter")
+    device_key = e2e_pair(t, OwnerKind.DEVICE, dev.device_id)  # on the device only
+    app_key = e2e_pair(t, OwnerKind.APP, "app-1")  # in the app only
+    return t, o, dev, device_key, app_key
+
+
 def app_token(lb: LiveBroker, tenant_id: str, owner_id: str, device_id: str) -> str:
     """An owner's app token that may read the device's telemetry."""
     issued = lb.hub.access().rules.mint_app_token(
@@ -61,3 +73,16 @@ def app_token(lb: LiveBroker, tenant_id: str, owner_id: str, device_id: str) -> 
 def e2e_pair(tenant_id: str, kind: OwnerKind, who: str) -> E2EKeyPair:
     """A fresh E2E key pair held by a device or an app (never by the hub)."""
     return E2EKeyPair.generate(KeyOwner(tenant_id, kind, who))
+
+
+class ViaProxy(Paho):
+    """A paho client on the plain listener via a recording proxy's ``port``, with credentials."""
+
+    def __init__(self, lb: LiveBroker, port: int, client_id: str, user: tuple[str, str]) -> None:
+        super().__init__(lb, client_id=client_id)
+        self._proxy_port = port
+        self.client.username_pw_set(*user)
+
+    @property
+    def port(self) -> int:
+        return self._proxy_port

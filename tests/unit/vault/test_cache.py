@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import os
 
 import pytest
 
 from fleetward.clock import ManualClock
 from fleetward.vault import (
     DataKeyRecord,
-    EnvKeyProvider,
     MemoryDataKeys,
     OwnerRef,
     OwnerShreddedError,
@@ -19,20 +16,16 @@ from fleetward.vault import (
     Vault,
 )
 
-ALICE = OwnerRef("tenant-1", "alice")
-BOB = OwnerRef("tenant-1", "bob")
+from ._world import ALICE, BOB, new_kek
+
 HOUR = dt.timedelta(hours=1)
-
-
-def _kek() -> EnvKeyProvider:
-    return EnvKeyProvider.from_base64(base64.b64encode(os.urandom(32)).decode(), source="test")
 
 
 class _CountingKek:
     """A real KEK that counts its unwraps (how often the vault missed its cache)."""
 
     def __init__(self) -> None:
-        self.inner = _kek()
+        self.inner = new_kek()
         self.unwraps = 0
 
     @property
@@ -61,11 +54,6 @@ class _ShredDuringRead(MemoryDataKeys):
         return record
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
-
-
 def test_the_cache_spares_unwraps_until_the_ttl(clock: ManualClock) -> None:
     kek = _CountingKek()
     vault = Vault(MemoryDataKeys(), kek, clock, cache_ttl=HOUR)
@@ -80,7 +68,7 @@ def test_the_cache_spares_unwraps_until_the_ttl(clock: ManualClock) -> None:
 
 
 def test_shred_drops_the_cached_key_in_the_same_call(clock: ManualClock) -> None:
-    vault = Vault(MemoryDataKeys(), _kek(), clock, cache_ttl=HOUR)
+    vault = Vault(MemoryDataKeys(), new_kek(), clock, cache_ttl=HOUR)
     blob = vault.encrypt(ALICE, b"history", b"row")
     kept = vault.encrypt(BOB, b"bob", b"row")
     assert ALICE in vault._cache
@@ -97,7 +85,7 @@ def test_shred_drops_the_cached_key_in_the_same_call(clock: ManualClock) -> None
 
 def test_a_lookup_racing_a_shred_does_not_cache_the_dead_key(clock: ManualClock) -> None:
     storage = _ShredDuringRead()
-    vault = Vault(storage, _kek(), clock, cache_ttl=HOUR)
+    vault = Vault(storage, new_kek(), clock, cache_ttl=HOUR)
     storage.vault = vault
     blob = vault.encrypt(ALICE, b"history", b"row")
     vault._cache.clear()  # the next use reads storage
@@ -116,7 +104,7 @@ def test_rotation_empties_the_cache_and_unwraps_again_under_the_new_kek(
     clock: ManualClock,
 ) -> None:
     storage = MemoryDataKeys()
-    vault = Vault(storage, _kek(), clock, cache_ttl=HOUR)
+    vault = Vault(storage, new_kek(), clock, cache_ttl=HOUR)
     blobs = {o: vault.encrypt(o, o.owner_id.encode(), b"row") for o in (ALICE, BOB)}
     assert len(vault._cache) == 2
     new = _CountingKek()

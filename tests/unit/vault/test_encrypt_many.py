@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import os
-
 import pytest
 
 from fleetward.clock import ManualClock
 from fleetward.errors import InvalidInputError
 from fleetward.vault import (
-    EnvKeyProvider,
     MemoryDataKeys,
-    OwnerRef,
     OwnerShreddedError,
     UndecryptableError,
     Vault,
 )
 
-ALICE = OwnerRef("tenant-1", "alice")
-BOB = OwnerRef("tenant-1", "bob")
+from ._world import ALICE, BOB, new_kek
 
 
-def _vault() -> Vault:
-    kek = EnvKeyProvider.from_base64(base64.b64encode(os.urandom(32)).decode(), source="test")
-    return Vault(MemoryDataKeys(), kek, ManualClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC)))
-
-
-def test_each_blob_opens_with_its_own_aad_and_nonces_differ() -> None:
-    vault = _vault()
+def test_each_blob_opens_with_its_own_aad_and_nonces_differ(vault: Vault) -> None:
     items = [(b"same", b"row-1"), (b"same", b"row-2"), (b"other", b"row-3")]
     blobs = vault.encrypt_many(ALICE, items)
     assert len(set(blobs)) == 3  # a fresh nonce per item
@@ -47,13 +34,8 @@ def test_each_blob_opens_with_its_own_aad_and_nonces_differ() -> None:
     assert single[:17] == blobs[0][:17]  # same version and data key id
 
 
-def test_refusals_match_encrypt() -> None:
-    vault = Vault(
-        MemoryDataKeys(),
-        EnvKeyProvider.from_base64(base64.b64encode(os.urandom(32)).decode(), source="t"),
-        ManualClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC)),
-        max_plaintext=8,
-    )
+def test_refusals_match_encrypt(storage: MemoryDataKeys, clock: ManualClock) -> None:
+    vault = Vault(storage, new_kek(), clock, max_plaintext=8)
     with pytest.raises(InvalidInputError):
         vault.encrypt_many(ALICE, [(b"ok", b""), (b"much too large", b"")])
     vault.encrypt_many(ALICE, [(b"ok", b"")])

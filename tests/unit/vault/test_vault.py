@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import os
 
 import pytest
 
 from fleetward.clock import ManualClock
 from fleetward.errors import InvalidInputError
 from fleetward.vault import (
-    EnvKeyProvider,
     KekMismatchError,
     MemoryDataKeys,
     OwnerRef,
@@ -21,28 +18,9 @@ from fleetward.vault import (
 )
 from fleetward.vault.blob import HEADER_BYTES, VERSION
 
-ALICE = OwnerRef("tenant-1", "alice")
-BOB = OwnerRef("tenant-1", "bob")
+from ._world import ALICE, BOB, new_kek
+
 ALICE_ELSEWHERE = OwnerRef("tenant-2", "alice")
-
-
-def _kek() -> EnvKeyProvider:
-    return EnvKeyProvider.from_base64(base64.b64encode(os.urandom(32)).decode(), source="test")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
-
-
-@pytest.fixture
-def storage() -> MemoryDataKeys:
-    return MemoryDataKeys()
-
-
-@pytest.fixture
-def vault(storage: MemoryDataKeys, clock: ManualClock) -> Vault:
-    return Vault(storage, _kek(), clock)
 
 
 def test_round_trip_and_blob_layout(vault: Vault, storage: MemoryDataKeys) -> None:
@@ -135,7 +113,7 @@ def test_shredding_an_owner_without_a_key_leaves_a_tombstone(vault: Vault) -> No
 def test_another_process_stops_decrypting_after_the_cache_ttl(
     storage: MemoryDataKeys, clock: ManualClock
 ) -> None:
-    kek = _kek()
+    kek = new_kek()
     hub = Vault(storage, kek, clock, cache_ttl=dt.timedelta(minutes=5))
     cli = Vault(storage, kek, clock)
     blob = hub.encrypt(ALICE, b"x", b"")
@@ -146,7 +124,7 @@ def test_another_process_stops_decrypting_after_the_cache_ttl(
 
 
 def test_cache_is_bounded(storage: MemoryDataKeys, clock: ManualClock) -> None:
-    vault = Vault(storage, _kek(), clock, cache_size=2)
+    vault = Vault(storage, new_kek(), clock, cache_size=2)
     owners = [OwnerRef("t", f"o{i}") for i in range(5)]
     blobs = [vault.encrypt(o, b"x", b"") for o in owners]
     assert len(vault._cache) == 2
@@ -161,7 +139,7 @@ def test_rotation_rewraps_keys_and_keeps_data_readable(
     vault.shred(owners[0])
     before = {o: storage.for_owner(o) for o in owners}
     old_kek_id = vault.kek_id
-    new = _kek()
+    new = new_kek()
     report = vault.rotate_kek(new)
     assert (report.rewrapped, report.already_current) == (6, 0)
     assert (report.old_kek_id, report.new_kek_id) == (old_kek_id, new.kek_id)
@@ -184,7 +162,7 @@ def test_the_old_kek_no_longer_opens_rotated_keys(
 ) -> None:
     blob = vault.encrypt(ALICE, b"x", b"")
     old = vault._provider
-    vault.rotate_kek(_kek())
+    vault.rotate_kek(new_kek())
     stale = Vault(storage, old, clock)
     with pytest.raises(KekMismatchError):
         stale.check()
@@ -200,7 +178,7 @@ def test_the_old_kek_no_longer_opens_rotated_keys(
 def test_rotation_resumes_and_refuses_a_third_kek(vault: Vault, storage: MemoryDataKeys) -> None:
     for i in range(3):
         vault.encrypt(OwnerRef("t", f"o{i}"), b"x", b"")
-    new = _kek()
+    new = new_kek()
     first = storage.live_keys(after=None, limit=1)[0]
     old = vault._provider
     from fleetward.vault.blob import dek_context
@@ -215,7 +193,7 @@ def test_rotation_resumes_and_refuses_a_third_kek(vault: Vault, storage: MemoryD
     with pytest.raises(InvalidInputError):
         vault.rotate_kek(new)
     with pytest.raises(KekMismatchError):
-        Vault(storage, _kek(), vault._clock).rotate_kek(_kek())
+        Vault(storage, new_kek(), vault._clock).rotate_kek(new_kek())
 
 
 def test_check_reports_counts(vault: Vault) -> None:
@@ -225,7 +203,7 @@ def test_check_reports_counts(vault: Vault) -> None:
 
 
 def test_plaintext_size_is_bounded(storage: MemoryDataKeys, clock: ManualClock) -> None:
-    vault = Vault(storage, _kek(), clock, max_plaintext=8)
+    vault = Vault(storage, new_kek(), clock, max_plaintext=8)
     vault.encrypt(ALICE, b"12345678", b"")
     with pytest.raises(InvalidInputError) as info:
         vault.encrypt(ALICE, b"123456789", b"")

@@ -17,9 +17,9 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from fleetward.errors import ConflictError, StorageError
+from fleetward.errors import StorageError
 from fleetward.registry.sql.repos import (
     SqlApiKeys,
     SqlCredentials,
@@ -27,6 +27,7 @@ from fleetward.registry.sql.repos import (
     SqlOwners,
     SqlTenants,
 )
+from fleetward.registry.sql.tx import transaction
 
 __all__ = ["Store", "Unit"]
 
@@ -85,15 +86,8 @@ class Store:
     @contextmanager
     def unit(self) -> Iterator[Unit]:
         """One transaction: committed when the block ends, rolled back on error."""
-        try:
-            with self.engine.begin() as conn:
-                yield _unit(conn)
-        except IntegrityError as e:
-            raise ConflictError(
-                "the change conflicts with existing data", code="storage.integrity"
-            ) from e
-        except OperationalError as e:
-            raise StorageError("database unavailable", code="storage.unavailable") from e
+        with transaction(self.engine) as conn:
+            yield _unit(conn)
 
     def close(self) -> None:
         """Release pooled connections."""
