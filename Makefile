@@ -50,6 +50,7 @@ bench: $(DEVSTAMP)
 	$(PY) -m bench.access
 	$(PY) -m bench.presence
 	$(PY) -m bench.e2e
+	$(PY) -m bench.datalife --history-only
 
 # Re-pin every dependency to what resolves today (run by a developer, then commit constraints.txt).
 lock:
