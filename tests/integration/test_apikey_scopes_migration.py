@@ -38,7 +38,7 @@ OLD_OWNER = [
 ADDED = {"access:read", "access:write", "audit:read"}
 
 
-def _at_0006(store: Store) -> None:
+def at_0006(store: Store) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
@@ -72,7 +72,7 @@ def _key(
 @pytest.fixture
 def old_store(db_url: str) -> Store:
     store = Store(db_url)
-    _at_0006(store)
+    at_0006(store)
     narrow = [s for s in OLD_OPERATOR if s != "tenants:write"]
     with store.engine.begin() as conn:
         conn.execute(
