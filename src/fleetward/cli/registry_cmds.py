@@ -304,8 +304,9 @@ def apikey_grant(
     the rest, e.g. ``--scope access:read --scope audit:read``.
     """
     hub = hub_of(ctx)
+    audit = hub.audit_log()  # opened first: no widening that could not be recorded
     key = hub.api_keys.grant(Principal.local_operator(), key_id, scope)
-    hub.audit_log().record(
+    audit.record(
         actor="console",
         action="apikey.granted",
         target=key.id,
