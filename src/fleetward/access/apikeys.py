@@ -3,13 +3,16 @@
 A key looks like ``fwk_<id>_<secret>``: the public id finds the row, the secret is
 checked against its argon2id hash. A key can only mint keys that are narrower than
 itself (fewer or equal permissions, same or narrower tenant and owner, no later
-expiry), so no API call can widen its caller's rights. A successful argon2 check is
-cached for a short time by a SHA-256 digest of the whole token, but the row is read
-on every request, so revocation and expiry take effect on the very next call.
+expiry), so minting never widens its caller's rights; :meth:`ApiKeyService.grant` lets
+the operator widen a key deliberately, never past its own permissions. A successful
+argon2 check is cached for a short time by a SHA-256 digest of the whole token, but the
+row is read on every request, so revocation, expiry and new scopes take effect on the
+very next call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -194,6 +197,36 @@ class ApiKeyService:
             u.api_keys.revoke(key_id, now)
         with self._lock:
             self._cache.pop(key_id, None)
+
+    def grant(self, caller: Principal, key_id: str, scopes: Iterable[str]) -> ApiKey:
+        """Add ``scopes`` to a live key: the one deliberate way to widen a key.
+
+        Only the operator may do it, and only with permissions it holds itself; an
+        owner key still cannot go past the owner permissions. Keys stay no wider than
+        whoever widened them. Takes effect on the key's next request (the row is read
+        on every call). Raises :class:`NotFoundError` for an unknown or revoked key.
+        """
+        caller.require(Permission.APIKEYS_WRITE)
+        if not caller.is_operator:
+            raise ForbiddenError("only the operator widens keys", code="apikey.role")
+        added = frozenset(scopes)
+        unknown = added - ALL_PERMISSIONS
+        if unknown:
+            raise ConflictError(f"unknown permission {sorted(unknown)[0]}", code="apikey.scope")
+        if not added <= caller.scopes:
+            extra = sorted(added - caller.scopes)[0]
+            raise ForbiddenError(f"cannot grant {extra}: the caller lacks it", code="apikey.scope")
+        with self._store.unit() as u:
+            key = u.api_keys.get_for_auth(key_id)
+            if key is None or key.revoked_at is not None:
+                raise NotFoundError(f"no API key {key_id}", code="apikey.not_found")
+            if key.role is not Role.OPERATOR and not added <= OWNER_PERMISSIONS:
+                extra = sorted(added - OWNER_PERMISSIONS)[0]
+                raise ForbiddenError(f"owner keys cannot hold {extra}", code="apikey.scope")
+            widened = key.scopes | added
+            if widened != key.scopes and not u.api_keys.set_scopes(key_id, widened):
+                raise NotFoundError(f"no API key {key_id}", code="apikey.not_found")
+        return dataclasses.replace(key, scopes=widened)
 
     def _verified(self, key: ApiKey, token: str, now: dt.datetime) -> bool:
         digest = hashlib.sha256(token.encode()).digest()

@@ -291,6 +291,31 @@ def apikey_list(
     emit(rows, _KEY_COLS, as_json=as_json, title="API keys")
 
 
+@apikey_app.command("grant")
+def apikey_grant(
+    ctx: typer.Context,
+    key_id: str,
+    scope: Annotated[list[str], typer.Option(help="A permission to add; repeat for more.")],
+    as_json: Json = False,
+) -> None:
+    """Add permissions to a key (a deliberate widening, kept in the audit log).
+
+    Upgrades only widen keys that held every permission of their day; use this for
+    the rest, e.g. ``--scope access:read --scope audit:read``.
+    """
+    hub = hub_of(ctx)
+    audit = hub.audit_log()  # opened first: no widening that could not be recorded
+    key = hub.api_keys.grant(Principal.local_operator(), key_id, scope)
+    audit.record(
+        actor="console",
+        action="apikey.granted",
+        target=key.id,
+        tenant_id=key.tenant_id,
+        details={"added": ",".join(sorted(set(scope))), "scopes": ",".join(sorted(key.scopes))},
+    )
+    emit([key], _KEY_COLS, as_json=as_json)
+
+
 @apikey_app.command("revoke")
 def apikey_revoke(ctx: typer.Context, key_id: str) -> None:
     """Revoke a key at once."""

@@ -352,3 +352,12 @@ class SqlApiKeys:
             .values(revoked_at=now)
         )
         return self._conn.execute(query).rowcount > 0
+
+    def set_scopes(self, key_id: str, scopes: frozenset[str]) -> bool:
+        """Replace an unrevoked key's permissions; ``False`` if it is gone or revoked."""
+        query = (
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(scopes=sorted(scopes))
+        )
+        return self._conn.execute(query).rowcount > 0
