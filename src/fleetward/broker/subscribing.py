@@ -71,7 +71,7 @@ class SubscribeMixin:
             if code > 2 or sub.retain_handling == 2 or (sub.retain_handling == 1 and not new):
                 continue
             if sub.topic_filter.startswith("$share/"):
-                continue  # MQTT-3.8.4-? retained messages are not sent to shared subscriptions
+                continue  # 5.0 §4.8.2: no retained messages for a new shared subscription
             opts = session.subscriptions[sub.topic_filter]
             retained += self._retained_for(opts)
         conn.write(conn.sc.send(Suback(packet.packet_id, codes)))
