@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from fleetward import __version__
+from fleetward.api.audit_trail import SELF_AUDITED, AuditTrail
 from fleetward.api.context import ApiContext
 from fleetward.api.middleware import BodyLimit, HttpMetrics, RequestMetrics
 from fleetward.api.openapi import install_openapi
@@ -52,6 +54,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for router in (health.router, tenants.router, owners.router, devices.router, apikeys.router):
         app.include_router(router)
     app.include_router(presence.router)
+    for router in (enrollment.router, tokens.router, grants.router, lists.router, makers.router):
+        _mark_self_audited(router)
     for router in (
         enrollment.router,
         tokens.router,
@@ -64,6 +68,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(telemetry.router)
     app.include_router(e2e_keys.router)
     install_openapi(app)
+    app.add_middleware(AuditTrail, audit=ctx.audit)  # innermost: metrics see its 503
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
     return app
+
+
+def _mark_self_audited(router: APIRouter) -> None:
+    """The access services record their own acts: the audit trail records only refusals."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            route.openapi_extra = {**(route.openapi_extra or {}), SELF_AUDITED: True}

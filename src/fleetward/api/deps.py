@@ -29,6 +29,7 @@ def _caller(
         raise AuthenticationError("missing, invalid, expired or revoked API key")
     principal = _context(request).api_keys.authenticate(credentials.credentials)
     request.state.key_id = principal.key_id
+    request.state.tenant_id = principal.tenant_id  # the audit trail's tenant by default
     return principal
 
 

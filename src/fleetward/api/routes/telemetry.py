@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from fleetward.access import Permission
+from fleetward.api.audit_trail import AUDIT_READ
 from fleetward.api.deps import Caller, Ctx
 from fleetward.api.openapi import errors
 from fleetward.dataexport import OwnerData
@@ -91,7 +92,7 @@ def device_telemetry(
     return TelemetryPage(items=[TelemetryOut.of(r) for r in records])
 
 
-@router.get("/owners/{owner_id}/export")
+@router.get("/owners/{owner_id}/export", openapi_extra={AUDIT_READ: True})
 def export_owner(tenant_id: str, owner_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """Everything the hub holds about the owner (``docs/history.md`` describes the bundle)."""
     scope = caller.scope_for(tenant_id)
