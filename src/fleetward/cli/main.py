@@ -17,6 +17,7 @@ import typer
 
 from fleetward.cli import access_cmds, data_cmds, registry_cmds
 from fleetward.cli.audit_cmds import audit_app
+from fleetward.cli.audit_trail import audit_commands
 from fleetward.cli.context import CliState
 from fleetward.cli.fleet_cmds import fleet_app
 from fleetward.cli.mqtt_cmds import mqtt_app
@@ -28,6 +29,13 @@ from fleetward.errors import FleetwardError
 __all__ = ["app", "main"]
 
 _ = data_cmds  # registers ``owner export`` and ``owner erase``
+for _group, _name in (
+    (registry_cmds.tenant_app, "tenant"),
+    (registry_cmds.owner_app, "owner"),
+    (registry_cmds.device_app, "device"),
+    (registry_cmds.apikey_app, "apikey"),
+):
+    audit_commands(_group, _name)  # every state-changing registry command is recorded
 
 app = typer.Typer(
     name="fleetward",

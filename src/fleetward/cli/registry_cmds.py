@@ -54,9 +54,11 @@ def _confirm(what: str, yes: bool) -> None:
 
 
 @tenant_app.command("add")
-def tenant_add(ctx: typer.Context, name: str, as_json: Json = False) -> None:
+def tenant_add(ctx: typer.Context, name: str, as_json: Json = False) -> str:
     """Create a tenant."""
-    emit([hub_of(ctx).registry.create_tenant(_name(name))], _TENANT_COLS, as_json=as_json)
+    tenant = hub_of(ctx).registry.create_tenant(_name(name))
+    emit([tenant], _TENANT_COLS, as_json=as_json)
+    return tenant.id  # the audit trail's target
 
 
 @tenant_app.command("list")
@@ -110,10 +112,11 @@ def owner_add(
     tenant: Tenant,
     email: Annotated[str | None, typer.Option(help="Contact address.")] = None,
     as_json: Json = False,
-) -> None:
+) -> str:
     """Add an owner to a tenant."""
     owner = hub_of(ctx).registry.create_owner(Scope(tenant), _name(name), email)
     emit([owner], _OWNER_COLS, as_json=as_json)
+    return owner.id
 
 
 @owner_app.command("list")
@@ -172,7 +175,7 @@ def device_add(
     tag: Annotated[list[str] | None, typer.Option(help="A tag; repeat for more.")] = None,
     gateway: Annotated[bool, typer.Option(help="Register a gateway.")] = False,
     as_json: Json = False,
-) -> None:
+) -> str:
     """Register a device (pending until it enrols)."""
     device = hub_of(ctx).registry.create_device(
         Scope(tenant),
@@ -183,6 +186,7 @@ def device_add(
         tags=[_label("tag", t) for t in tag or ()],
     )
     emit([device], _DEVICE_COLS, as_json=as_json)
+    return device.id
 
 
 @device_app.command("list")
@@ -257,7 +261,7 @@ def apikey_create(
     scope: Annotated[list[str] | None, typer.Option(help="A permission; repeat for more.")] = None,
     days: Annotated[int, typer.Option(min=1, max=3650, help="Lifetime in days.")] = 90,
     as_json: Json = False,
-) -> None:
+) -> str:
     """Mint an API key; its token is printed once."""
     if operator == (tenant is not None or owner is not None):
         raise InvalidInputError("give either --operator, or --tenant and --owner")
@@ -272,9 +276,10 @@ def apikey_create(
     )
     if as_json:
         emit([{"id": key.id, "token": token, "expires_at": key.expires_at}], (), as_json=True)
-        return
+        return key.id
     emit([key], _KEY_COLS, as_json=False)
     typer.echo(f"token (shown once): {token}")
+    return key.id
 
 
 @apikey_app.command("list")
