@@ -100,3 +100,15 @@ def test_owner_export_is_recorded_but_other_reads_are_not(hub: LiveHub) -> None:
     e = only(log, "api.export_owner")
     assert (e["target"], e["tenant_id"], e["outcome"]) == (owner, tenant, "ok")
     assert not [x for x in log if x["action"] == "api.get_owner"]
+
+
+def test_an_act_the_log_cannot_take_is_not_confirmed(hub: LiveHub) -> None:
+    log = hub.hub.audit_log()
+    log.close()  # recording now fails closed, as with a full backlog
+    try:
+        with hub.operator() as op:
+            assert_problem(op.post("/v1/tenants", json={"name": "acme"}), 503, "audit.unavailable")
+            ok(op.get("/v1/me"))  # reads do not need the log
+    finally:
+        log.open()
+    assert not [e for e in stored(hub) if e["action"] == "api.create_tenant"]
