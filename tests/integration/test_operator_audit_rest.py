@@ -112,3 +112,30 @@ def test_an_act_the_log_cannot_take_is_not_confirmed(hub: LiveHub) -> None:
     finally:
         log.open()
     assert not [e for e in stored(hub) if e["action"] == "api.create_tenant"]
+
+
+def test_self_audited_access_routes_add_only_their_refusals(hub: LiveHub) -> None:
+    with hub.operator() as op:
+        tenant = ok(op.post("/v1/tenants", json={"name": "acme"}), 201)["id"]
+        owner = ok(op.post(f"/v1/tenants/{tenant}/owners", json={"name": "o"}), 201)["id"]
+        device = ok(
+            op.post(f"/v1/tenants/{tenant}/devices", json={"name": "d", "owner_id": owner}), 201
+        )["id"]
+        dev = f"/v1/tenants/{tenant}/devices/{device}"
+        ok(op.post(f"{dev}/enrollment-codes", json={}), 201)
+        token = ok(
+            op.post(
+                "/v1/apikeys",
+                json={"name": "k", "role": "owner", "tenant_id": tenant, "owner_id": owner},
+            ),
+            201,
+        )["token"]
+    entry = {"mode": "deny", "kind": "client", "value": "evil"}
+    with hub.client(token) as c:
+        assert_problem(c.post("/v1/access-lists", json=entry), 403)
+    log = stored(hub)
+    assert only(log, "enrollment.code_created")["target"] == device  # the service's record
+    assert not [e for e in log if e["action"] == "api.create_enrollment_code"]
+    refused = only(log, "api.add_global_entry")
+    assert (refused["outcome"], refused["details"]["status"]) == ("refused", 403)
+    assert "evil" not in json.dumps(log, default=str)
