@@ -21,10 +21,12 @@ that the log did not take.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fleetward.api.middleware import BodyTooLargeError
 from fleetward.api.problems import problem_response
 from fleetward.audit import AuditLog
 from fleetward.errors import FleetwardError
@@ -36,6 +38,8 @@ AUDIT_READ = "x-fleetward-audit-read"
 SELF_AUDITED = "x-fleetward-self-audited"
 """``openapi_extra`` key: the service behind this route records its successful acts."""
 
+log = logging.getLogger("fleetward.api.audit")
+
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _MAX_ID = 64
 
@@ -43,6 +47,14 @@ _MAX_ID = 64
 def _clean(value: object) -> str:
     """A path value as logged: printable and bounded (a path is the caller's text)."""
     return "".join(c if c.isprintable() else "?" for c in str(value))[:_MAX_ID]
+
+
+def _is_act(scope: Scope, route: Any) -> bool:
+    """A routed request that changes state, or a read marked :data:`AUDIT_READ`."""
+    if route is None:
+        return False
+    extra: dict[str, Any] = getattr(route, "openapi_extra", None) or {}
+    return scope["method"] in _MUTATING or bool(extra.get(AUDIT_READ))
 
 
 def _outcome(status: int) -> str:
@@ -73,7 +85,7 @@ class AuditTrail:
                 return
             route = scope.get("route")
             extra: dict[str, Any] = getattr(route, "openapi_extra", None) or {}
-            if route is None or not (scope["method"] in _MUTATING or extra.get(AUDIT_READ)):
+            if not _is_act(scope, route):
                 done = True
                 await send(message)
                 return
@@ -101,7 +113,17 @@ class AuditTrail:
                 return
             await self._flush(held, send)
 
-        await self.app(scope, receive, audited_send)
+        try:
+            await self.app(scope, receive, audited_send)
+        except Exception as e:  # answered by BodyLimit (413) or ServerErrorMiddleware (500)
+            route = scope.get("route")
+            if not done and _is_act(scope, route):
+                status = 413 if isinstance(e, BodyTooLargeError) else 500
+                try:
+                    self._record(scope, state, route, status, [])
+                except FleetwardError:
+                    log.exception("could not record a failed request in the audit log")
+            raise
 
     @staticmethod
     async def _flush(held: list[Message], send: Send) -> None:

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetward.api.problems import problem_response
 
-__all__ = ["BodyLimit", "HttpMetrics", "RequestMetrics"]
+__all__ = ["BodyLimit", "BodyTooLargeError", "HttpMetrics", "RequestMetrics"]
 
 
 class HttpMetrics:
@@ -37,8 +37,8 @@ class HttpMetrics:
         )
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class BodyTooLargeError(Exception):
+    """The streamed body passed the bound (answered 413 by :class:`BodyLimit`)."""
 
 
 class BodyLimit:
@@ -64,12 +64,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLargeError
+                    raise BodyTooLargeError
             return message
 
         try:
             await self.app(scope, bounded_receive, send)
-        except _BodyTooLargeError:
+        except BodyTooLargeError:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
