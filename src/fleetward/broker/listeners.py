@@ -84,48 +84,36 @@ async def start_listener(
             info.host,
             info.port,
         )
-    if info.kind in ("ws", "wss"):
-        from fleetward.broker.websocket import start_websocket_listener
-
-        try:
-            ws_server = await start_websocket_listener(
-                broker, info, tls if info.kind == "wss" else None
-            )
-        except OSError as e:
-            raise ConfigError(
-                f"mqtt.listeners.{info.name}: cannot listen on {info.host}:{info.port}: "
-                f"{e.strerror}"
-            ) from e
-        log.info("MQTT listener %s (%s) on %s:%d", info.name, info.kind, info.host, info.port)
-        return ws_server
-    if info.kind == "tcp" and sys.platform != "win32":  # a loop with add_reader
-        try:
-            lean = await start_tcp_server(
-                lambda: MqttProtocol(broker, info), info.host, info.port, backlog=_BACKLOG
-            )
-        except OSError as e:
-            raise ConfigError(
-                f"mqtt.listeners.{info.name}: cannot listen on {info.host}:{info.port}: "
-                f"{e.strerror}"
-            ) from e
-        log.info("MQTT listener %s (%s) on %s:%d", info.name, info.kind, info.host, info.port)
-        return lean
-    loop = asyncio.get_running_loop()
     try:
-        server = await loop.create_server(
-            lambda: MqttProtocol(broker, info),
-            host=info.host,
-            port=info.port,
-            ssl=tls if info.kind == "tls" else None,
-            backlog=_BACKLOG,
-            reuse_address=True,
-            ssl_handshake_timeout=10.0 if info.kind == "tls" else None,
-        )
+        server = await _bind(broker, info, tls)
     except OSError as e:
         raise ConfigError(
             f"mqtt.listeners.{info.name}: cannot listen on {info.host}:{info.port}: {e.strerror}"
         ) from e
+    log.info("MQTT listener %s (%s) on %s:%d", info.name, info.kind, info.host, info.port)
+    return server
+
+
+async def _bind(broker: Broker, info: ListenerInfo, tls: ssl.SSLContext | None) -> Listening:
+    """The server for ``info``'s kind: WebSocket, the lean plain-TCP transport, or asyncio's."""
+    if info.kind in ("ws", "wss"):
+        from fleetward.broker.websocket import start_websocket_listener
+
+        return await start_websocket_listener(broker, info, tls if info.kind == "wss" else None)
+    if info.kind == "tcp" and sys.platform != "win32":  # a loop with add_reader
+        return await start_tcp_server(
+            lambda: MqttProtocol(broker, info), info.host, info.port, backlog=_BACKLOG
+        )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: MqttProtocol(broker, info),
+        host=info.host,
+        port=info.port,
+        ssl=tls if info.kind == "tls" else None,
+        backlog=_BACKLOG,
+        reuse_address=True,
+        ssl_handshake_timeout=10.0 if info.kind == "tls" else None,
+    )
     for sock in server.sockets:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    log.info("MQTT listener %s (%s) on %s:%d", info.name, info.kind, info.host, info.port)
     return server
