@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
-from fleetward.mqtt.codec import encode_publish_parts
+from fleetward.mqtt.codec import PUBLISH_HEADS, publish_prefix
 from fleetward.mqtt.constants import MQTT_3_1_1, MQTT_5_0
 from fleetward.mqtt.errors import RemoteProtocolError
 from fleetward.mqtt.packets import Connack, Packet, Puback, Publish
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PublishRuns"]
 
-_HEADS: Final[dict[tuple[str, int, int, int], bytes]] = {}
-"""PUBLISH headers up to the packet id, by (topic, payload size, first byte, version)."""
-_HEADS_MAX: Final = 4096
 _BYTE: Final = tuple(bytes((i,)) for i in range(256))
 _PUBACK: Final = tuple(bytes((0x40, 2, i)) for i in range(256))
 """A PUBACK's fixed header and the high byte of its packet id, by that byte."""
@@ -162,20 +159,13 @@ class PublishRuns:
         ``send_publish``; the part before the packet id is cached per topic and size.
         """
         limits = self.client_limits
-        if self._state is not ConnectionState.CONNECTED or limits.topic_alias_maximum:
-            return None
+        if not qos or self._state is not ConnectionState.CONNECTED or limits.topic_alias_maximum:
+            return None  # QoS 0 goes through qos0_head
         version = self._decoder.version or 0
         first = 0x30 | (qos << 1) | retain | (dup << 3)
-        key = (topic, len(payload), first, version)
-        prefix = _HEADS.get(key)
+        prefix = PUBLISH_HEADS.get((topic, len(payload), first, version))
         if prefix is None:
-            if not qos:
-                return None  # QoS 0 has its own cache (qos0_head)
-            whole = encode_publish_parts(Publish(topic, payload, qos, retain, dup, 1), version)[0]
-            end = len(whole) - (3 if version == MQTT_5_0 else 2)
-            if len(_HEADS) >= _HEADS_MAX:
-                _HEADS.clear()
-            prefix = _HEADS[key] = whole[:end]
+            prefix = publish_prefix(topic, payload, qos, retain, dup, version)
         size = len(prefix) + 2 + len(payload) + (version == MQTT_5_0)
         if limits.maximum_packet_size is not None and size > limits.maximum_packet_size:
             return None

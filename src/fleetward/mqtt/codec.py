@@ -22,6 +22,7 @@ from fleetward.mqtt._read_connect import read_connect
 from fleetward.mqtt._write import WRITERS, publish_parts
 from fleetward.mqtt.constants import (
     MAX_PACKET_SIZE,
+    MQTT_5_0,
     PROTOCOL_NAME,
     SUPPORTED_VERSIONS,
     PacketType,
@@ -125,32 +126,46 @@ def encode_publish_parts(packet: Publish, version: int) -> tuple[bytes, bytes]:
     return publish_parts(packet, version)
 
 
-_QOS0_HEADS: Final[dict[tuple[str, int, bool, int], bytes]] = {}
-_QOS0_HEADS_MAX: Final = 4096
+PUBLISH_HEADS: Final[dict[tuple[str, int, int, int], bytes]] = {}
+"""PUBLISH headers without properties, by (topic, payload size, first byte, version): the
+whole header of a QoS 0 one, the part before the packet id of a QoS 1/2 one."""
+_HEADS_MAX: Final = 4096
+
+
+def publish_prefix(
+    topic: str, payload: bytes, qos: int, retain: bool, dup: bool, version: int
+) -> bytes:
+    """The cached header part of a PUBLISH without properties (see :data:`PUBLISH_HEADS`).
+
+    It depends only on the topic, the payload size, the first byte and the version, so a
+    device sending same-sized telemetry to the same topic is forwarded without encoding.
+    Hot paths look ``PUBLISH_HEADS`` up themselves and call this on a miss.
+    """
+    first = 0x30 | (qos << 1) | retain | (dup << 3)
+    key = (topic, len(payload), first, version)
+    head = PUBLISH_HEADS.get(key)
+    if head is None:
+        if qos:
+            whole = encode_publish_parts(Publish(topic, payload, qos, retain, dup, 1), version)[0]
+            head = whole[: len(whole) - (3 if version == MQTT_5_0 else 2)]
+        else:
+            head = encode_publish_parts(Publish(topic, payload, 0, retain), version)[0]
+        if len(PUBLISH_HEADS) >= _HEADS_MAX:
+            PUBLISH_HEADS.clear()
+        PUBLISH_HEADS[key] = head
+    return head
 
 
 def qos0_publish_head(
     topic: str, payload: bytes, retain: bool, version: int, properties: Properties
 ) -> bytes:
-    """Everything before the payload of a QoS 0 PUBLISH.
-
-    Without properties the header depends only on the topic, the payload size, the
-    retain flag and the version, so it is cached by those: a device sending same-sized
-    telemetry to the same topic is forwarded without encoding anything.
-    """
+    """Everything before the payload of a QoS 0 PUBLISH (cached when it has no properties)."""
     if properties is not EMPTY_PROPERTIES:
         return encode_publish_parts(
             Publish(topic, payload, 0, retain, False, 0, properties), version
         )[0]
-    key = (topic, len(payload), retain, version)
-    head = _QOS0_HEADS.get(key)
-    if head is None:
-        if len(_QOS0_HEADS) >= _QOS0_HEADS_MAX:
-            _QOS0_HEADS.clear()
-        head = _QOS0_HEADS[key] = encode_publish_parts(Publish(topic, payload, 0, retain), version)[
-            0
-        ]
-    return head
+    head = PUBLISH_HEADS.get((topic, len(payload), 0x30 | retain, version))
+    return head if head is not None else publish_prefix(topic, payload, 0, retain, False, version)
 
 
 _TOPICS: Final[dict[bytes, str]] = {}
