@@ -17,6 +17,7 @@ from fleetward.access.policy import may_publish, may_subscribe
 from fleetward.access.static_policy import StaticPolicy
 from fleetward.clock import Clock
 from fleetward.errors import FleetwardError
+from fleetward.service_topics import enroll_topic, keys_topic, token_topic
 
 __all__ = [
     "DEVICE",
@@ -36,21 +37,6 @@ AuditHook = Callable[..., None]
 ENROLLING = "enrolling"
 DEVICE = "device"
 TOKEN_KINDS = frozenset({"app", "grant"})
-
-
-def enroll_topic(device_id: str, leaf: str) -> str:
-    """``$fleet/enroll/{device_id}/{leaf}``: the enrolment conversation of one device."""
-    return f"$fleet/enroll/{device_id}/{leaf}"
-
-
-def token_topic(device_id: str, leaf: str) -> str:
-    """``$fleet/token/{device_id}/{leaf}``: token refresh for a certificate-holding device."""
-    return f"$fleet/token/{device_id}/{leaf}"
-
-
-def keys_topic(device_id: str, leaf: str) -> str:
-    """``$fleet/keys/{device_id}/{leaf}``: a device publishes its E2E public key (``put``)."""
-    return f"$fleet/keys/{device_id}/{leaf}"
 
 
 class Authorization:

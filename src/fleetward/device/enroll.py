@@ -22,6 +22,7 @@ from fleetward.clock import utc
 from fleetward.crypto import new_device_key_and_csr
 from fleetward.device.credentials import CredentialStore, Endpoint, Token
 from fleetward.errors import AuthenticationError, FleetwardError, UnavailableError
+from fleetward.service_topics import enroll_topic
 
 __all__ = ["EnrollmentRefusedError", "enroll"]
 
@@ -32,14 +33,6 @@ class EnrollmentRefusedError(AuthenticationError):
     """The hub refused the enrolment (its ``code`` is the hub's, e.g. ``enrollment.reused``)."""
 
     code = "device.enroll_refused"
-
-
-def _result_topic(device_id: str) -> str:
-    return f"$fleet/enroll/{device_id}/result"
-
-
-def _csr_topic(device_id: str) -> str:
-    return f"$fleet/enroll/{device_id}/csr"
 
 
 async def enroll(
@@ -77,10 +70,10 @@ async def enroll(
     )
     try:
         async with asyncio.timeout(answer_within), client:
-            await client.subscribe(_result_topic(device_id), qos=1)
-            await client.publish(_csr_topic(device_id), csr_pem, qos=1)
+            await client.subscribe(enroll_topic(device_id, "result"), qos=1)
+            await client.publish(enroll_topic(device_id, "csr"), csr_pem, qos=1)
             async for message in client.messages:
-                if message.topic.matches(_result_topic(device_id)):
+                if message.topic.matches(enroll_topic(device_id, "result")):
                     payload = message.payload
                     raw = payload if isinstance(payload, bytes) else str(payload).encode()
                     break

@@ -18,6 +18,7 @@ import aiomqtt
 from fleetward.clock import utc
 from fleetward.device.credentials import CredentialStore, Endpoint, Token
 from fleetward.errors import AuthenticationError, UnavailableError
+from fleetward.service_topics import token_topic
 
 __all__ = [
     "TokenRefreshError",
@@ -39,12 +40,12 @@ class TokenRefreshError(AuthenticationError):
 
 def token_request_topic(device_id: str) -> str:
     """Where a certificate-connected device asks for a token."""
-    return f"$fleet/token/{device_id}/req"
+    return token_topic(device_id, "req")
 
 
 def token_response_topic(device_id: str) -> str:
     """Where the hub answers."""
-    return f"$fleet/token/{device_id}/resp"
+    return token_topic(device_id, "resp")
 
 
 def refresh_delay(token: Token, received_at: dt.datetime, now: dt.datetime, margin: float) -> float:
